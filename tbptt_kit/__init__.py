@@ -1,0 +1,1 @@
+"""tbptt_kit: truncated backpropagation through time, taught with stateful RNNs."""
