@@ -1,0 +1,333 @@
+"""The Silverbox benchmark: an electronic Duffing oscillator, u (input) and y (output) in volts.
+
+One record of N_SAMPLES samples at FS Hz (Wigren & Schoukens, ECC 2013). Two sources:
+
+- "simulated" (the offline default): the normalised Duffing ODE fitted to the real record,
+      y'' = G·u - W2·y - K3·y³ - C·y',
+  driven by an excitation with the same layout and statistics as the measurement.
+- "official": the measured record SNLS80mV, downloaded once and checked against its SHA-256.
+
+Both are cached as HDF5 records (datasets u0, y0 and the attribute fs) in cache_dir().
+silverbox_split cuts a record into the standard train / valid / test parts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+import urllib.request
+import warnings
+import zipfile
+from http.client import HTTPException
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+
+from .hdf5 import read_record, write_record
+
+FS = 1e7 / 2**14  # sampling frequency in Hz (about 610.35 Hz)
+N_SAMPLES = 131072  # samples in one record
+
+# The standard split, as used by the benchmark's own loader and by tsfast/identibench.
+SPLIT = {
+    "train": slice(40650, 90650),
+    "valid": slice(90650, 105712),
+    "multisine": slice(105712, 127400),
+    "arrow_full": slice(100, 40575),
+    "arrow_no_extrap": slice(100, 32100),
+}
+TEST_NAMES = ("multisine", "arrow_full", "arrow_no_extrap")
+N_INIT = 50  # measured outputs a model may use to initialise its state on each test part
+
+# Normalised ODE, fitted to the real train part by simulation error.
+W2 = 1.843e5  # linear stiffness, s^-2 (resonance sqrt(W2) / 2π = 68.3 Hz)
+C = 41.76  # damping, s^-1
+K3 = 7.33e5  # cubic stiffness, V^-2 s^-2
+G = 1.935e5  # input gain, s^-2 (DC gain G / W2 = 1.05)
+SUBSTEPS = 4  # RK4 steps per sample
+OUTPUT_NOISE = 0.3e-3  # V rms, the measurement's noise floor
+
+# Bump a version when what is written to the cache changes; old files are then simply unused.
+SIM_VERSION = 1
+OFFICIAL_VERSION = 1
+
+OFFICIAL_URLS = (
+    "https://www.nonlinearbenchmark.org/FILES/BENCHMARKS/SILVERBOX/SilverboxFiles.zip",
+    "https://drive.usercontent.google.com/download"
+    "?id=17iS-6oBUUgrmiAcrZoG9S5sOaljZnDSy&export=download&confirm=t",
+)
+# SHA-256 of the measured record inside SilverboxFiles.zip, preferred name first.
+OFFICIAL_SHA256 = {
+    "SNLS80mV.csv": "ae62d5a91230c10f76e6dd02c8a4fac3c9d4d8a95fbf50e87cb0c4885003e0f1",
+    "SNLS80mV.mat": "5c7413a52255af0cb4e2f93fb6903beb92b08965ba1e6ad0a6ffedfed8477ed4",
+}
+SOURCES = ("simulated", "official")
+
+
+def cache_dir() -> Path:
+    """Folder for cached records: $TBPTT_KIT_DATA, else $XDG_CACHE_HOME/tbptt_kit, else
+    ~/.cache/tbptt_kit. Created if missing."""
+    if os.environ.get("TBPTT_KIT_DATA"):
+        folder = Path(os.environ["TBPTT_KIT_DATA"])
+    elif os.environ.get("XDG_CACHE_HOME"):
+        folder = Path(os.environ["XDG_CACHE_HOME"]) / "tbptt_kit"
+    else:
+        folder = Path.home() / ".cache" / "tbptt_kit"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+# ---------------------------------------------------------------------------------------------
+# The simulated record
+# ---------------------------------------------------------------------------------------------
+
+
+def simulate_silverbox(seed: int = 0, realism: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Simulate a whole Silverbox record: u, y in volts, float64, shape (N_SAMPLES,).
+
+    The same seed always gives the same record. ``realism`` adds the signal generator's
+    roll-off to the multisine lines. Takes under a second.
+    """
+    _check_seed(seed)
+    rng = np.random.default_rng(seed)
+    u = np.concatenate([_arrow(rng), *(_multisine_block(rng, realism) for _ in range(10))])
+    u = np.concatenate([u, np.zeros(N_SAMPLES - len(u))])
+    y = _simulate_output(u) + OUTPUT_NOISE * rng.standard_normal(N_SAMPLES)
+    return u, y
+
+
+def _arrow(rng: np.random.Generator) -> np.ndarray:
+    """86 zeros, then 40,400 samples of noise low-passed at 200 Hz with a rising amplitude."""
+    n = 40400
+    noise = rng.standard_normal(n)
+    f = np.fft.rfftfreq(n, d=1 / FS)  # Hz
+    lowpass = 1 / np.sqrt(1 + (f / 200) ** 18)
+    shaped = np.fft.irfft(np.fft.rfft(noise) * lowpass, n=n)
+    shaped /= shaped.std()  # back to unit variance
+    return np.concatenate([np.zeros(86), shaped * 0.0386 * np.linspace(0, 1, n)])
+
+
+def _multisine_block(rng: np.random.Generator, realism: bool) -> np.ndarray:
+    """100 zeros, the last 400 samples of a period (a lead-in), then one 8192-sample period.
+
+    The period is an odd random-phase multisine: lines 1, 3, ..., 2681 of an 8192-point grid
+    (up to about 200 Hz), scaled to 22.3 mV rms.
+    """
+    n = 8192
+    lines = np.arange(1, 2682, 2)
+    amplitude = np.ones(len(lines))
+    if realism:
+        f = lines * FS / n  # Hz
+        amplitude = np.sinc(f / FS) ** 1.3 / np.sqrt(1 + (f / 203.6) ** 25)
+    spectrum = np.zeros(n // 2 + 1, dtype=complex)
+    spectrum[lines] = amplitude * np.exp(2j * np.pi * rng.uniform(size=len(lines)))
+    period = np.fft.irfft(spectrum, n=n)
+    period *= 22.3e-3 / np.sqrt(np.mean(period**2))
+    return np.concatenate([np.zeros(100), period[-400:], period])
+
+
+def _simulate_output(u: np.ndarray) -> np.ndarray:
+    """Integrate the Duffing ODE from rest: classic RK4, SUBSTEPS steps per sample, the input
+    linearly interpolated between samples. u, y in volts, shape (n,).
+
+    A plain loop on Python floats (numpy scalars would make it about three times slower);
+    under a second for a whole record.
+    """
+
+    def accel(y: float, v: float, u: float) -> float:
+        return G * u - W2 * y - K3 * y * y * y - C * v
+
+    h = 1 / (SUBSTEPS * FS)  # step in seconds
+    u_list = u.tolist() + [float(u[-1])]
+    y = v = 0.0  # position (V) and velocity (V/s)
+    out = []
+    for n in range(len(u)):
+        out.append(y)
+        u_step = (u_list[n + 1] - u_list[n]) / SUBSTEPS  # input change over one step
+        for j in range(SUBSTEPS):
+            u_start = u_list[n] + j * u_step
+            u_mid, u_end = u_start + u_step / 2, u_start + u_step
+            k1y, k1v = v, accel(y, v, u_start)
+            k2y, k2v = v + h / 2 * k1v, accel(y + h / 2 * k1y, v + h / 2 * k1v, u_mid)
+            k3y, k3v = v + h / 2 * k2v, accel(y + h / 2 * k2y, v + h / 2 * k2v, u_mid)
+            k4y, k4v = v + h * k3v, accel(y + h * k3y, v + h * k3v, u_end)
+            y += h / 6 * (k1y + 2 * k2y + 2 * k3y + k4y)
+            v += h / 6 * (k1v + 2 * k2v + 2 * k3v + k4v)
+    return np.array(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading (simulated or official) with an HDF5 cache
+# ---------------------------------------------------------------------------------------------
+
+
+def load_silverbox(
+    source: str = "simulated",
+    seed: int = 0,
+    path: str | Path | None = None,
+    url: str | None = None,
+    cache: str | Path | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The whole Silverbox record: u, y in volts, float64, shape (N_SAMPLES,), DC offsets kept.
+
+    source="simulated": simulate_silverbox(seed), generated once and cached.
+    source="official": the measured record, from ``path`` if given (SilverboxFiles.zip,
+    SNLS80mV.csv or SNLS80mV.mat), else from the cache, else downloaded (``url`` first, then
+    OFFICIAL_URLS). The cache only ever holds a record whose SHA-256 matched.
+    ``cache`` is the cache folder; None means cache_dir().
+    """
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    _check_seed(seed)
+    folder = Path(cache) if cache is not None else cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+
+    if source == "simulated":
+        if path is not None or url is not None:
+            raise ValueError("path and url apply only to source='official'")
+        file = folder / f"silverbox_sim_seed{int(seed)}_v{SIM_VERSION}.h5"
+        record = _read_cache(file)
+        if record is None:
+            record = simulate_silverbox(seed)
+            attrs = {"source": "simulated", "seed": int(seed), "version": SIM_VERSION}
+            write_record(file, {"u0": record[0], "y0": record[1]}, FS, attrs)
+        return record
+
+    file = folder / f"silverbox_official_v{OFFICIAL_VERSION}.h5"
+    if path is not None:
+        return _load_official_file(Path(path), file)
+    record = _read_cache(file)
+    if record is None:
+        record = _download_official([url] if url else [], file)
+    return record
+
+
+def _check_seed(seed: int) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
+
+
+def _read_cache(file: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """u, y from a cached record, or None when there is none or it cannot be trusted."""
+    if not file.exists():
+        return None
+    try:
+        signals, fs = read_record(file, ["u0", "y0"])
+        u, y = signals["u0"], signals["y0"]
+        if fs != FS or len(u) != N_SAMPLES or len(y) != N_SAMPLES:
+            raise ValueError(f"{file} holds {len(u)} and {len(y)} samples at fs={fs}")
+    except ValueError as err:
+        warnings.warn(f"ignoring a damaged cache file: {err}", stacklevel=3)
+        return None
+    return u.astype(np.float64), y.astype(np.float64)
+
+
+def _load_official_file(path: Path, cache_file: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read the record from a file the user has: a zip is checked and cached; a loose .csv or
+    .mat is used as given (not checked, not cached)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"path: no such file: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".zip":
+        name, data = _record_in_zip(path)
+        return _verify_and_cache(name, data, str(path), cache_file)
+    if suffix in (".csv", ".mat"):
+        return _parse_record(str(path), path.read_bytes())
+    raise ValueError(f"path must be SilverboxFiles.zip, SNLS80mV.csv or SNLS80mV.mat, got {path}")
+
+
+def _download_official(urls: list[str], cache_file: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Download SilverboxFiles.zip, trying each address in turn; check, cache and return it."""
+    failures = []
+    for address in [*urls, *OFFICIAL_URLS]:
+        fd, tmp_name = tempfile.mkstemp(dir=cache_file.parent, prefix="SilverboxFiles.zip.tmp-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                request = urllib.request.Request(address, headers={"User-Agent": "tbptt-kit"})
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    while chunk := response.read(1 << 20):
+                        out.write(chunk)
+            name, data = _record_in_zip(Path(tmp_name), shown_as=address)
+        except (OSError, HTTPException, zipfile.BadZipFile) as err:
+            # Unreachable, refused, or not a zip (e.g. an HTML page): try the next address.
+            failures.append(f"  {address}: {err}")
+            continue
+        finally:
+            Path(tmp_name).unlink(missing_ok=True)
+        return _verify_and_cache(name, data, address, cache_file)
+    raise ConnectionError(
+        "could not download the official Silverbox record:\n"
+        + "\n".join(failures)
+        + "\nDownload SilverboxFiles.zip yourself and call load_silverbox('official', path=...)."
+    )
+
+
+def _record_in_zip(zip_path: Path, shown_as: str | None = None) -> tuple[str, bytes]:
+    """(name, bytes) of SNLS80mV.csv, or else SNLS80mV.mat, found anywhere inside a zip."""
+    with zipfile.ZipFile(zip_path) as archive:
+        members = archive.namelist()
+        for wanted in OFFICIAL_SHA256:
+            for member in members:
+                if Path(member).name == wanted:
+                    return wanted, archive.read(member)
+    raise ValueError(
+        f"{shown_as or zip_path} holds no {' or '.join(OFFICIAL_SHA256)}; it holds {members}"
+    )
+
+
+def _verify_and_cache(
+    name: str, data: bytes, origin: str, cache_file: Path
+) -> tuple[np.ndarray, np.ndarray]:
+    """Check the record's SHA-256, then parse it and write it to the cache."""
+    expected, actual = OFFICIAL_SHA256[name], hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise ValueError(
+            f"{name} from {origin} is not the official record: "
+            f"SHA-256 expected {expected}, got {actual}"
+        )
+    u, y = _parse_record(name, data)
+    attrs = {"source": "official", "file": name, "sha256": actual, "version": OFFICIAL_VERSION}
+    write_record(cache_file, {"u0": u, "y0": y}, FS, attrs)
+    return u, y
+
+
+def _parse_record(name: str, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """u (V1), y (V2) from the bytes of SNLS80mV.csv (header "V1","V2", then "u,y," lines)
+    or SNLS80mV.mat (MATLAB v5, V1 and V2 of shape (1, N_SAMPLES))."""
+    try:
+        if name.lower().endswith(".csv"):
+            text = io.StringIO(data.decode("ascii"))
+            table = np.loadtxt(text, delimiter=",", skiprows=1, usecols=(0, 1), ndmin=2)
+            u, y = table[:, 0], table[:, 1]
+        else:
+            variables = scipy.io.loadmat(io.BytesIO(data))
+            u, y = variables["V1"].ravel(), variables["V2"].ravel()
+    except (ValueError, KeyError, UnicodeDecodeError) as err:
+        raise ValueError(f"{name} is not a Silverbox record ({err!r})") from err
+    if len(u) != N_SAMPLES or len(y) != N_SAMPLES:
+        raise ValueError(f"{name} holds {len(u)} samples, expected {N_SAMPLES}")
+    if not (np.isfinite(u).all() and np.isfinite(y).all()):
+        raise ValueError(f"{name} holds NaN or Inf values")
+    return u.astype(np.float64), y.astype(np.float64)
+
+
+# ---------------------------------------------------------------------------------------------
+# The standard split
+# ---------------------------------------------------------------------------------------------
+
+
+def silverbox_split(u: np.ndarray, y: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The five standard parts of a whole record: name -> (u, y), each of shape (len,)."""
+    if len(u) != N_SAMPLES or len(y) != N_SAMPLES:
+        raise ValueError(
+            f"u and y must hold the whole record ({N_SAMPLES} samples), got {len(u)} and {len(y)}"
+        )
+    return {name: (u[part], y[part]) for name, part in SPLIT.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# DataLoaders: create_dls_silverbox goes here.
+# ---------------------------------------------------------------------------------------------
