@@ -26,7 +26,9 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
+from ..smoke import smoke_samples
 from .hdf5 import read_record, write_record
+from .windows import DataLoaders, create_dls
 
 FS = 1e7 / 2**14  # sampling frequency in Hz (about 610.35 Hz)
 N_SAMPLES = 131072  # samples in one record
@@ -329,5 +331,42 @@ def silverbox_split(u: np.ndarray, y: np.ndarray) -> dict[str, tuple[np.ndarray,
 
 
 # ---------------------------------------------------------------------------------------------
-# DataLoaders: create_dls_silverbox goes here.
+# DataLoaders
 # ---------------------------------------------------------------------------------------------
+
+
+def create_dls_silverbox(
+    bs: int = 16,
+    win_sz: int = 500,
+    stp_sz: int = 10,
+    sub_seq_len: int | None = None,
+    source: str = "simulated",
+    seed: int = 0,
+    path: str | Path | None = None,
+    **kwargs,
+) -> DataLoaders:
+    """Loaders for the Silverbox with the standard split (signals in volts).
+
+    Train windows of ``win_sz`` samples every ``stp_sz`` samples, shuffled each epoch;
+    validation windows back to back, in order; the three test records whole
+    (``dls.test``: multisine, arrow_full, arrow_no_extrap). ``sub_seq_len`` hands each
+    batch of windows out as sub-windows for truncated BPTT. ``source``: "simulated"
+    (offline, the default) or "official" (see ``load_silverbox``). Other keyword
+    arguments go to ``create_dls``. In smoke mode (TBPTT_KIT_SMOKE=1) train and valid
+    are cut to a few thousand samples.
+    """
+    parts = silverbox_split(*load_silverbox(source, seed=seed, path=path))
+    keep = {name: smoke_samples(len(parts[name][0])) for name in ("train", "valid")}
+    dls = create_dls(
+        train=[tuple(x[: keep["train"]] for x in parts["train"])],
+        valid=[tuple(x[: keep["valid"]] for x in parts["valid"])],
+        test={name: parts[name] for name in TEST_NAMES},
+        bs=bs,
+        win_sz=win_sz,
+        stp_sz=stp_sz,
+        sub_seq_len=sub_seq_len,
+        seed=seed,
+        **kwargs,
+    )
+    dls.fs = FS
+    return dls

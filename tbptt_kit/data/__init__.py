@@ -1,0 +1,1 @@
+"""Data: records, windows and the benchmark datasets."""

@@ -1,0 +1,293 @@
+"""Cut long records into training windows, and hand windows out as (sub-)batches.
+
+A *record* is one long measurement: an input signal u of shape (T, n_u) and an
+output signal y of shape (T, n_y). Training does not see whole records. It sees
+*windows* of ``win_sz`` samples, one starting every ``stp_sz`` samples:
+
+    record:  |-------------------------------------------------------|
+    windows: |--win_sz--|
+               stp_sz |--win_sz--|
+                        stp_sz |--win_sz--|  ...
+
+With ``sub_seq_len`` (truncated BPTT), every batch of windows is handed out as
+``win_sz // sub_seq_len`` sub-windows, in time order. Each batch carries a
+``new_window`` flag: True on the first sub-window, the moment to reset the RNN's
+hidden state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from .hdf5 import read_record
+
+Record = tuple[np.ndarray, np.ndarray]  # u (T, n_u), y (T, n_y)
+
+
+class Batch(NamedTuple):
+    """One step of training: a batch of (sub-)windows.
+
+    u: (bs, seq_len, n_u) inputs; y: (bs, seq_len, n_y) targets.
+    new_window: True when these are the first samples of new windows (reset the state).
+    sub_idx: which sub-window of the window this is (0, 1, ..., n_sub - 1).
+    """
+
+    u: torch.Tensor
+    y: torch.Tensor
+    new_window: bool
+    sub_idx: int
+
+
+def nearest_divisors(win_sz: int, sub_seq_len: int) -> list[int]:
+    """The divisors of ``win_sz`` just below and just above ``sub_seq_len`` (for error messages)."""
+    divisors = [d for d in range(1, win_sz + 1) if win_sz % d == 0]
+    below = [d for d in divisors if d < sub_seq_len]
+    above = [d for d in divisors if d > sub_seq_len]
+    return below[-1:] + above[:1]
+
+
+def check_sub_seq_len(win_sz: int, sub_seq_len: int | None) -> None:
+    """Raise a ValueError unless ``sub_seq_len`` cuts ``win_sz`` into whole sub-windows."""
+    if sub_seq_len is None:
+        return
+    _check_int("sub_seq_len", sub_seq_len)
+    if sub_seq_len > win_sz or win_sz % sub_seq_len != 0:
+        reason = "is longer than" if sub_seq_len > win_sz else "does not divide"
+        raise ValueError(
+            f"sub_seq_len={sub_seq_len} {reason} win_sz={win_sz}: sub_seq_len must divide "
+            f"win_sz exactly. Nearest valid sub_seq_len: "
+            f"{nearest_divisors(win_sz, sub_seq_len)}."
+        )
+
+
+def _check_int(name: str, value, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value}.")
+
+
+def _as_2d(a, name: str) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float32)
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 1-D (T,) or 2-D (T, n), got shape {a.shape}.")
+    bad = ~np.isfinite(a)
+    if bad.any():
+        raise ValueError(
+            f"{name} contains NaN or Inf (first at sample {int(np.argwhere(bad)[0][0])}); "
+            f"clean the data before training."
+        )
+    return a
+
+
+class WindowDataset:
+    """All windows of ``win_sz`` samples, every ``stp_sz`` samples, over some records.
+
+    The windows are views into one float32 tensor per record: no copy until a batch
+    is gathered. ``len(ds)`` is the number of windows; ``ds[idx]`` returns
+    u (len(idx), win_sz, n_u) and y (len(idx), win_sz, n_y).
+    """
+
+    def __init__(self, records: Sequence[Record], win_sz: int, stp_sz: int):
+        _check_int("win_sz", win_sz)
+        _check_int("stp_sz", stp_sz)
+        self.win_sz, self.stp_sz = win_sz, stp_sz
+        self.u = [torch.from_numpy(_as_2d(u, "u")) for u, _ in records]
+        self.y = [torch.from_numpy(_as_2d(y, "y")) for _, y in records]
+        for u, y in zip(self.u, self.y, strict=True):
+            if len(u) != len(y):
+                raise ValueError(f"u and y differ in length: {len(u)} vs {len(y)} samples.")
+        shortest = min(len(u) for u in self.u)
+        if win_sz > shortest:
+            raise ValueError(
+                f"win_sz={win_sz} is longer than the shortest record ({shortest} samples): "
+                f"choose win_sz <= {shortest}."
+            )
+        # (record index, start sample) of every window
+        self.starts = [
+            (r, s) for r, u in enumerate(self.u) for s in range(0, len(u) - win_sz + 1, stp_sz)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        starts = [self.starts[i] for i in idx]
+        u = torch.stack([self.u[r][s : s + self.win_sz] for r, s in starts])
+        y = torch.stack([self.y[r][s : s + self.win_sz] for r, s in starts])
+        return u, y
+
+
+class WindowLoader:
+    """Hands out batches of windows; with ``sub_seq_len``, each batch as its sub-windows.
+
+    For each batch of ``bs`` windows, it yields ``win_sz // sub_seq_len`` Batch objects
+    in time order; the first has ``new_window=True``. Without ``sub_seq_len`` every
+    batch is one whole window (``new_window`` always True). Training loaders shuffle
+    the windows every epoch with their own seeded generator; others keep them in order.
+    """
+
+    def __init__(
+        self,
+        ds: WindowDataset,
+        bs: int,
+        shuffle: bool = False,
+        sub_seq_len: int | None = None,
+        seed: int = 0,
+        device="cpu",
+    ):
+        _check_int("bs", bs)
+        check_sub_seq_len(ds.win_sz, sub_seq_len)
+        self.ds, self.bs, self.shuffle = ds, bs, shuffle
+        self.sub_seq_len = sub_seq_len  # None: whole windows
+        self.seq_len = sub_seq_len or ds.win_sz  # length of each yielded batch
+        self.generator = torch.Generator().manual_seed(seed)
+        self.device = torch.device(device)
+
+    @property
+    def n_sub(self) -> int:
+        """Sub-windows per window."""
+        return self.ds.win_sz // self.seq_len
+
+    @property
+    def n_windows_batches(self) -> int:
+        return math.ceil(len(self.ds) / self.bs)
+
+    def __len__(self) -> int:
+        """Number of optimizer steps per epoch: batches of windows × sub-windows."""
+        return self.n_windows_batches * self.n_sub
+
+    def __iter__(self) -> Iterator[Batch]:
+        n = len(self.ds)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        for i in range(0, n, self.bs):
+            u, y = self.ds[order[i : i + self.bs].tolist()]
+            u, y = u.to(self.device), y.to(self.device)
+            for k in range(self.n_sub):
+                t = slice(k * self.seq_len, (k + 1) * self.seq_len)
+                yield Batch(u[:, t], y[:, t], new_window=(k == 0), sub_idx=k)
+
+
+@dataclass
+class Normalizer:
+    """Mean and std of the training inputs and outputs (exact, over all train samples)."""
+
+    u_mean: np.ndarray
+    u_std: np.ndarray
+    y_mean: np.ndarray
+    y_std: np.ndarray
+
+    @classmethod
+    def from_records(cls, records: Sequence[Record]) -> Normalizer:
+        u = np.concatenate([_as_2d(u, "u").astype(np.float64) for u, _ in records])
+        y = np.concatenate([_as_2d(y, "y").astype(np.float64) for _, y in records])
+        return cls(u.mean(0), u.std(0) + 1e-8, y.mean(0), y.std(0) + 1e-8)
+
+
+@dataclass
+class DataLoaders:
+    """Train and valid loaders, whole test records, and the training statistics."""
+
+    train: WindowLoader
+    valid: WindowLoader
+    test: dict[str, Record]
+    norm: Normalizer
+    fs: float | None = None
+
+    @property
+    def n_u(self) -> int:
+        return self.train.ds.u[0].shape[1]
+
+    @property
+    def n_y(self) -> int:
+        return self.train.ds.y[0].shape[1]
+
+    @property
+    def win_sz(self) -> int:
+        return self.train.ds.win_sz
+
+    @property
+    def sub_seq_len(self) -> int | None:
+        return self.train.sub_seq_len
+
+    def to(self, device) -> DataLoaders:
+        self.train.device = self.valid.device = torch.device(device)
+        return self
+
+
+def _load_records(source, u_names: Sequence[str], y_names: Sequence[str], what: str):
+    """A path, an (u, y) pair, or a list of either -> list of records, and fs if known."""
+    if source is None:
+        return [], None
+    items = source if isinstance(source, list) else [source]
+    records, fs = [], None
+    for item in items:
+        if isinstance(item, (str, Path)):
+            signals, fs = read_record(item, list(u_names) + list(y_names))
+            u = np.stack([signals[n] for n in u_names], axis=1)
+            y = np.stack([signals[n] for n in y_names], axis=1)
+            records.append((u, y))
+        elif isinstance(item, tuple) and len(item) == 2:
+            records.append((_as_2d(item[0], f"{what} u"), _as_2d(item[1], f"{what} y")))
+        else:
+            raise TypeError(
+                f"{what} must be an HDF5 path, a (u, y) pair of arrays, or a list of those; "
+                f"got {type(item).__name__}."
+            )
+    return records, fs
+
+
+def create_dls(
+    train,
+    valid,
+    test=None,
+    *,
+    bs: int = 16,
+    win_sz: int = 100,
+    stp_sz: int = 1,
+    valid_stp_sz: int | None = None,
+    sub_seq_len: int | None = None,
+    u_names: Sequence[str] = ("u0",),
+    y_names: Sequence[str] = ("y0",),
+    seed: int = 0,
+    device="cpu",
+) -> DataLoaders:
+    """Loaders from HDF5 files (named 1-D datasets, e.g. u0/y0 with an fs attribute) or arrays.
+
+    train, valid: a path, a (u, y) pair of arrays (T,) or (T, n), or a list of those.
+    test: a dict name -> path or (u, y) pair; test records are kept whole.
+    Windows: ``win_sz`` samples every ``stp_sz`` (train) or ``valid_stp_sz`` samples
+    (valid; default ``win_sz``, i.e. back to back). ``sub_seq_len`` splits each window
+    into sub-windows for truncated BPTT, for training and validation alike.
+    """
+    _check_int("win_sz", win_sz)
+    _check_int("stp_sz", stp_sz)
+    _check_int("bs", bs)
+    check_sub_seq_len(win_sz, sub_seq_len)
+    train_records, fs = _load_records(train, u_names, y_names, "train")
+    valid_records, _ = _load_records(valid, u_names, y_names, "valid")
+    if not train_records or not valid_records:
+        raise ValueError("train and valid each need at least one record.")
+    test_records = {}
+    for name, item in (test or {}).items():
+        test_records[name] = _load_records(item, u_names, y_names, f"test {name!r}")[0][0]
+    train_ds = WindowDataset(train_records, win_sz, stp_sz)
+    valid_ds = WindowDataset(valid_records, win_sz, valid_stp_sz or win_sz)
+    return DataLoaders(
+        train=WindowLoader(
+            train_ds, bs, shuffle=True, sub_seq_len=sub_seq_len, seed=seed, device=device
+        ),
+        valid=WindowLoader(valid_ds, bs, shuffle=False, sub_seq_len=sub_seq_len, device=device),
+        test=test_records,
+        norm=Normalizer.from_records(train_records),
+        fs=fs,
+    )

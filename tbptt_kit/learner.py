@@ -1,0 +1,386 @@
+"""The learner: a model, its data, and the training loop with its schedules.
+
+The heart of the course is ``Learner.train_epoch``: the whole (truncated) BPTT loop.
+For each batch: if it starts new windows, reset the state (``TbpttResetCB``);
+forward the (sub-)window; loss; backward; step. The stateful model detaches its
+state itself, so the next sub-window's gradients stop at the boundary.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .data.windows import DataLoaders, check_sub_seq_len
+from .model import StatefulRNN
+from .progress import ProgressTable, format_time
+
+
+# -- losses and metrics (signal units: volts for the Silverbox) ---------------------------
+def mae(pred: torch.Tensor, targ: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error, in the signal's units."""
+    return (pred - targ).abs().mean()
+
+
+def fun_rmse(pred: torch.Tensor, targ: torch.Tensor) -> torch.Tensor:
+    """Root mean squared error, in the signal's units."""
+    return ((pred - targ) ** 2).mean().sqrt()
+
+
+# -- callbacks ----------------------------------------------------------------------------
+class Callback:
+    """Hooks called by the learner. Lower ``order`` runs first."""
+
+    order = 0
+
+    def before_fit(self, learn): ...
+    def before_epoch(self, learn): ...
+    def before_batch(self, learn): ...
+    def after_batch(self, learn): ...
+    def after_epoch(self, learn): ...
+    def after_fit(self, learn): ...
+
+
+class TbpttResetCB(Callback):
+    """Reset the hidden state whenever a batch starts new windows (training and validation)."""
+
+    order = -10
+
+    def before_batch(self, learn):
+        if learn.batch.new_window:
+            learn.model.reset_state()
+
+
+class Recorder(Callback):
+    """Keeps every step's training loss and every epoch's row of the table."""
+
+    order = 50
+
+    def before_fit(self, learn):
+        self.losses, self.lrs, self.epochs = [], [], []
+
+    def after_batch(self, learn):
+        if learn.training:
+            self.losses.append(learn.loss_value)
+            self.lrs.append(learn.opt.param_groups[0]["lr"])
+
+    def after_epoch(self, learn):
+        self.epochs.append(dict(learn.epoch_row))
+
+    def plot_losses(self, ax=None):
+        """Training loss per step and validation loss per epoch."""
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 3.5))
+        ax.plot(self.losses, lw=0.8, alpha=0.8, label="train (per step)")
+        if self.epochs:
+            steps_per_epoch = len(self.losses) / len(self.epochs)
+            x = [(i + 1) * steps_per_epoch for i in range(len(self.epochs))]
+            ax.plot(x, [e["valid_loss"] for e in self.epochs], "o-", label="valid (per epoch)")
+        ax.set(xlabel="optimizer step", ylabel="loss", yscale="log")
+        ax.legend()
+        return ax
+
+
+class ProgressCB(Callback):
+    """The live table: one row per epoch, and a bar within the epoch."""
+
+    order = 60
+
+    def before_fit(self, learn):
+        self.table = ProgressTable()
+        self.table.start()
+
+    def after_batch(self, learn):
+        if learn.training:
+            self.table.update_bar(
+                learn.step_in_epoch,
+                learn.steps_per_epoch,
+                f"epoch {learn.epoch + 1}/{learn.n_epoch}",
+            )
+
+    def after_epoch(self, learn):
+        self.table.add_row(learn.epoch_row)
+
+
+# -- the learner --------------------------------------------------------------------------
+def _check_positive(name: str, value, kind=(int, float)) -> None:
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise TypeError(f"{name} must be a positive number, got {value!r}.")
+    if not value > 0 or not math.isfinite(value):
+        raise ValueError(f"{name} must be > 0 and finite, got {value}.")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or Inf: training stops instead of printing a table of NaNs."""
+
+
+class Learner:
+    """Trains ``model`` on ``dls``: one optimizer step per (sub-)batch.
+
+    loss_func(pred, targ) and metrics(pred, targ) work in the signal's units.
+    n_skip: leave the first n steps of each window out of the loss (warm-up);
+    under TBPTT only the window's first sub-window is affected.
+    """
+
+    def __init__(
+        self,
+        dls: DataLoaders,
+        model: torch.nn.Module,
+        loss_func=mae,
+        metrics=(),
+        n_skip: int = 0,
+        opt_func=torch.optim.Adam,
+        cbs=(),
+        seed: int | None = None,
+        progress: bool = True,
+    ):
+        if isinstance(n_skip, bool) or not isinstance(n_skip, int) or n_skip < 0:
+            raise ValueError(f"n_skip must be an int >= 0, got {n_skip!r}.")
+        first_len = dls.sub_seq_len or dls.win_sz
+        if n_skip >= first_len:
+            raise ValueError(
+                f"n_skip={n_skip} leaves nothing of the first (sub-)window of {first_len} steps: "
+                f"choose n_skip < {first_len}."
+            )
+        self.dls, self.model, self.loss_func = dls, model, loss_func
+        self.metrics, self.n_skip, self.opt_func, self.seed = list(metrics), n_skip, opt_func, seed
+        self.recorder = Recorder()
+        self.cbs = [self.recorder, *cbs] + ([ProgressCB()] if progress else [])
+        self.training = False
+        if seed is not None:
+            dls.train.generator.manual_seed(seed)
+
+    # -- callbacks --
+    def add_cb(self, cb: Callback) -> Learner:
+        self.cbs.append(cb)
+        return self
+
+    def remove_cb(self, cb_type: type) -> Learner:
+        self.cbs = [cb for cb in self.cbs if not isinstance(cb, cb_type)]
+        return self
+
+    def _call(self, event: str) -> None:
+        for cb in sorted(self.cbs, key=lambda cb: cb.order):  # a handful: cheap
+            getattr(cb, event)(self)
+
+    # -- one step and one epoch: the (truncated) BPTT loop --
+    def loss_on(self, pred: torch.Tensor, batch) -> torch.Tensor:
+        """The loss of one (sub-)batch, leaving out the window's first n_skip steps."""
+        skip = self.n_skip if batch.sub_idx == 0 else 0
+        return self.loss_func(pred[:, skip:], batch.y[:, skip:])
+
+    def train_epoch(self) -> float:
+        """One pass over the training (sub-)batches; returns the mean training loss."""
+        self.model.train()
+        self.training, total = True, 0.0
+        for step, batch in enumerate(self.dls.train, start=1):
+            self.batch, self.step_in_epoch = batch, step
+            self._call("before_batch")  # TbpttResetCB: reset the state at a new window
+            pred = self.model(batch.u)  # the model carries its state, detached
+            self.loss = self.loss_on(pred, batch)
+            self.opt.zero_grad()
+            self.loss.backward()
+            self.opt.step()
+            self.sched.step()
+            self.loss_value = self.loss.item()
+            if not math.isfinite(self.loss_value):
+                raise TrainingDiverged(
+                    f"The training loss became {self.loss_value} at epoch {self.epoch + 1}, "
+                    f"step {step}: training stopped. Try a smaller lr "
+                    f"(this run used lr={self.lr})."
+                )
+            total += self.loss_value
+            self._call("after_batch")
+        self.training = False
+        return total / self.steps_per_epoch
+
+    # -- fitting --
+    def fit(self, n_epoch: int, lr: float = 3e-3, make_sched=None) -> None:
+        """Train for ``n_epoch`` epochs at learning rate ``lr`` (constant unless a schedule is given).
+
+        make_sched(opt, total_steps) -> a torch LR scheduler, stepped after every optimizer step.
+        """
+        _check_positive("n_epoch", n_epoch, int)
+        _check_positive("lr", lr)
+        self.n_epoch, self.lr = n_epoch, lr
+        self.steps_per_epoch = len(self.dls.train)
+        self.opt = self.opt_func(self.model.parameters(), lr=lr)
+        make_sched = make_sched or (lambda opt, total: torch.optim.lr_scheduler.ConstantLR(opt, 1))
+        self.sched = make_sched(self.opt, n_epoch * self.steps_per_epoch)
+        self._call("before_fit")
+        for self.epoch in range(n_epoch):
+            start = time.perf_counter()
+            self._call("before_epoch")
+            train_loss = self.train_epoch()
+            valid = self.validate()
+            self.epoch_row = {"epoch": self.epoch, "train_loss": train_loss, "valid_loss": valid[0]}
+            self.epoch_row.update({m.__name__: v for m, v in zip(self.metrics, valid[1:])})
+            self.epoch_row["time"] = format_time(time.perf_counter() - start)
+            self._call("after_epoch")
+        self._call("after_fit")
+
+    def fit_flat_cos(self, n_epoch: int, lr: float = 3e-3, pct_start: float = 0.75) -> None:
+        """Constant LR for the first ``pct_start`` of the steps, then a cosine down to zero."""
+        if not 0 <= pct_start <= 1:
+            raise ValueError(f"pct_start must be in [0, 1], got {pct_start}.")
+
+        def make_sched(opt, total):
+            flat = int(pct_start * total)
+
+            def factor(step):
+                if step < flat:
+                    return 1.0
+                return 0.5 * (1 + math.cos(math.pi * (step - flat) / max(total - flat, 1)))
+
+            return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+        self.fit(n_epoch, lr, make_sched)
+
+    def fit_one_cycle(self, n_epoch: int, lr: float = 3e-3, pct_start: float = 0.25) -> None:
+        """Warm up to ``lr``, then anneal: torch's OneCycleLR, stepped once per (sub-)batch."""
+        self.fit(
+            n_epoch,
+            lr,
+            lambda opt, total: torch.optim.lr_scheduler.OneCycleLR(
+                opt, max_lr=lr, total_steps=total, pct_start=pct_start
+            ),
+        )
+
+    # -- evaluation --
+    @torch.no_grad()
+    def predict(self, dl=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predictions and targets over a loader (valid by default), n_skip steps left out.
+
+        Returns two tensors of shape (n_samples, n_y). Under TBPTT the state is
+        carried across the sub-windows of a window, as in training.
+        """
+        dl = dl or self.dls.valid
+        self.model.eval()
+        preds, targs = [], []
+        for batch in dl:
+            self.batch = batch
+            self._call("before_batch")
+            pred = self.model(batch.u)
+            skip = self.n_skip if batch.sub_idx == 0 else 0
+            preds.append(pred[:, skip:].reshape(-1, pred.shape[-1]))
+            targs.append(batch.y[:, skip:].reshape(-1, pred.shape[-1]))
+        return torch.cat(preds), torch.cat(targs)
+
+    def validate(self, dl=None) -> list[float]:
+        """[valid_loss, *metrics] over the validation windows, in the signal's units."""
+        pred, targ = self.predict(dl)
+        return [float(f(pred, targ)) for f in [self.loss_func, *self.metrics]]
+
+    @torch.no_grad()
+    def simulate(self, u: np.ndarray) -> np.ndarray:
+        """Free-run simulation of a whole record: u (T,) or (T, n_u) -> y (T, n_y).
+
+        The model sees only the input, from a zero state. (The benchmark allows the
+        first 50 measured outputs for initialisation; this model does not use them,
+        and the test score leaves those 50 steps out.)
+        """
+        self.model.eval()
+        u = torch.as_tensor(np.asarray(u, dtype=np.float32)).reshape(1, len(u), -1)
+        param = next(self.model.parameters())
+        y, _ = self.model.forward_from(u.to(param.device))
+        return y[0].cpu().numpy()
+
+    def test_rmse(self, n_init: int = 50) -> dict[str, float]:
+        """Free-run RMSE on each test record, in mV, scored on y[n_init:] (the benchmark's score)."""
+        scores = {}
+        for name, (u, y) in self.dls.test.items():
+            y_hat = self.simulate(u)
+            err = y_hat[n_init:] - np.asarray(y, dtype=np.float32).reshape(len(y), -1)[n_init:]
+            scores[name] = float(np.sqrt(np.mean(err**2)) * 1000)
+        return scores
+
+    # -- pictures --
+    @torch.no_grad()
+    def show_results(self, max_n: int = 2) -> None:
+        """Target against prediction for the first ``max_n`` validation windows."""
+        ds = self.dls.valid.ds
+        u, y = ds[list(range(min(max_n, len(ds))))]
+        self.model.eval()
+        pred, _ = self.model.forward_from(u.to(next(self.model.parameters()).device))
+        fig, axes = plt.subplots(len(u), 1, figsize=(8, 2.4 * len(u)), squeeze=False)
+        t = np.arange(u.shape[1])
+        for i, ax in enumerate(axes[:, 0]):
+            ax.plot(t, y[i, :, 0].numpy(), label="target", lw=1.5)
+            ax.plot(t, pred[i, :, 0].cpu().numpy(), "--", label="prediction", lw=1.2)
+            if self.dls.sub_seq_len:
+                for b in range(self.dls.sub_seq_len, u.shape[1], self.dls.sub_seq_len):
+                    ax.axvline(b, color="grey", lw=0.5, alpha=0.5)
+            ax.set(ylabel="y", title=f"validation window {i}")
+        axes[-1, 0].set_xlabel("time step")
+        axes[0, 0].legend(loc="upper right")
+        fig.tight_layout()
+        plt.show()
+
+    def plot_losses(self) -> None:
+        self.recorder.plot_losses()
+        plt.show()
+
+
+class TbpttLearner(Learner):
+    """A Learner for truncated BPTT: stateful model, state reset at every new window."""
+
+    def __init__(self, dls: DataLoaders, model: torch.nn.Module, *args, cbs=(), **kwargs):
+        if not any(isinstance(cb, TbpttResetCB) for cb in cbs):
+            cbs = [TbpttResetCB(), *cbs]
+        super().__init__(dls, model, *args, cbs=cbs, **kwargs)
+
+
+def RNNLearner(
+    dls: DataLoaders,
+    rnn_type: str = "lstm",
+    hidden_size: int = 40,
+    num_layers: int = 1,
+    sub_seq_len: int | None = None,
+    metrics=(),
+    loss_func=mae,
+    n_skip: int = 0,
+    seed: int | None = None,
+    cbs=(),
+    progress: bool = True,
+) -> Learner:
+    """A learner around a fresh ``StatefulRNN``.
+
+    Without ``sub_seq_len``: full BPTT over each window (a plain ``Learner``).
+    With ``sub_seq_len``: a ``TbpttLearner`` with ``TbpttResetCB``; ``dls`` must hand
+    out sub-windows of the same length (``create_dls_*(..., sub_seq_len=...)``).
+    """
+    if sub_seq_len is not None:
+        check_sub_seq_len(dls.win_sz, sub_seq_len)
+    if sub_seq_len != dls.sub_seq_len:
+        raise ValueError(
+            f"RNNLearner got sub_seq_len={sub_seq_len} but the loaders hand out "
+            f"{'sub-windows of ' + str(dls.sub_seq_len) if dls.sub_seq_len else 'whole windows'}"
+            f": pass the same sub_seq_len to both (valid here: {dls.sub_seq_len})."
+        )
+    if seed is not None:
+        torch.manual_seed(seed)
+    model = StatefulRNN(
+        dls.n_u,
+        dls.n_y,
+        rnn_type,
+        hidden_size,
+        num_layers,
+        dls.norm,
+        stateful=sub_seq_len is not None,
+    )
+    model.to(dls.train.device)
+    kind = Learner if sub_seq_len is None else TbpttLearner
+    return kind(
+        dls,
+        model,
+        loss_func=loss_func,
+        metrics=metrics,
+        n_skip=n_skip,
+        seed=seed,
+        cbs=cbs,
+        progress=progress,
+    )
