@@ -173,6 +173,17 @@ class Learner:
         skip = self.n_skip if batch.sub_idx == 0 else 0
         return self.loss_func(pred[:, skip:], batch.y[:, skip:])
 
+    def forward_backward(self, batch) -> torch.Tensor:
+        """Forward one (sub-)batch, compute its loss, backpropagate; returns the loss.
+
+        The stateful model starts from the state the previous sub-window left,
+        detached, so the gradient stops at this sub-window's first step.
+        """
+        pred = self.model(batch.u)
+        loss = self.loss_on(pred, batch)
+        loss.backward()
+        return loss
+
     def train_epoch(self) -> float:
         """One pass over the training (sub-)batches; returns the mean training loss."""
         self.model.train()
@@ -180,10 +191,8 @@ class Learner:
         for step, batch in enumerate(self.dls.train, start=1):
             self.batch, self.step_in_epoch = batch, step
             self._call("before_batch")  # TbpttResetCB: reset the state at a new window
-            pred = self.model(batch.u)  # the model carries its state, detached
-            self.loss = self.loss_on(pred, batch)
             self.opt.zero_grad()
-            self.loss.backward()
+            self.loss = self.forward_backward(batch)  # forward, loss, backward
             self.opt.step()
             self.sched.step()
             self.loss_value = self.loss.item()
