@@ -14,9 +14,10 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from torch.utils.checkpoint import checkpoint
 
 from .data.windows import DataLoaders, check_sub_seq_len
-from .model import StatefulRNN
+from .model import StatefulRNN, detach_state
 from .progress import ProgressTable, format_time
 
 
@@ -343,6 +344,75 @@ class TbpttLearner(Learner):
         super().__init__(dls, model, *args, cbs=cbs, **kwargs)
 
 
+class CheckpointedLearner(Learner):
+    """Full BPTT with activation checkpointing over chunks of ``chunk_len`` steps.
+
+    The gradient is exactly full BPTT's. Memory: only the hidden states at chunk
+    boundaries and one chunk's activations at a time, instead of every step's.
+    Cost: the forward pass runs twice (once more, chunk by chunk, during backward).
+    """
+
+    def __init__(self, dls: DataLoaders, model: torch.nn.Module, chunk_len: int, **kwargs):
+        check_sub_seq_len(dls.win_sz, chunk_len)
+        self.chunk_len = chunk_len
+        super().__init__(dls, model, **kwargs)
+
+    def forward_backward(self, batch) -> torch.Tensor:
+        hidden_state, preds = None, []
+        for t in range(0, batch.u.shape[1], self.chunk_len):
+            chunk = batch.u[:, t : t + self.chunk_len]
+            y, hidden_state = checkpoint(
+                self.model.forward_from, chunk, hidden_state, use_reentrant=False
+            )
+            preds.append(y)
+        loss = self.loss_on(torch.cat(preds, dim=1), batch)
+        loss.backward()
+        return loss
+
+
+class TbpttK1K2Learner(TbpttLearner):
+    """TBPTT(k1, k2): every k1 steps, backpropagate through the last k2 steps (k2 >= k1).
+
+    The loaders hand out sub-windows of k1 = ``sub_seq_len`` steps. Each step re-runs the
+    forward pass over the k2 - k1 steps before the sub-window (kept as ``history``),
+    starting from the detached state at the history's start, so the loss of the newest
+    step reaches exactly k2 steps back. k1 == k2 is plain TBPTT. Forward work grows by
+    k2 / k1; activation memory by the same factor.
+    """
+
+    def __init__(self, dls: DataLoaders, model: torch.nn.Module, bptt_len: int, **kwargs):
+        k1 = dls.sub_seq_len
+        if isinstance(bptt_len, bool) or not isinstance(bptt_len, int) or bptt_len < k1:
+            raise ValueError(
+                f"bptt_len={bptt_len!r} must be an int >= sub_seq_len={k1} (k2 >= k1)."
+            )
+        self.bptt_len, self.history = bptt_len, None
+        super().__init__(dls, model, **kwargs)
+
+    def forward_backward(self, batch) -> torch.Tensor:
+        if batch.new_window or self.history is None:
+            self.history = batch.u[:, :0]  # nothing before the window's start
+        span = torch.cat([self.history, batch.u], dim=1)  # at most k2 steps
+        keep = min(self.bptt_len - batch.u.shape[1], span.shape[1])  # history for next time
+        cut = span.shape[1] - keep
+        hidden_state = self.model.state_for(span)  # state at the span's start, detached
+        preds, mid_state = [], hidden_state
+        if cut > 0:  # steps that drop out of the next span
+            y, mid_state = self.model.forward_from(span[:, :cut], hidden_state)
+            preds.append(y)
+        if keep > 0:  # steps that stay as history
+            preds.append(self.model.forward_from(span[:, cut:], mid_state)[0])
+        pred = torch.cat(preds, dim=1)
+        loss = self.loss_on(pred[:, -batch.u.shape[1] :], batch)
+        loss.backward()
+        self.model.hidden_state = detach_state(mid_state)  # the state at the next span's start
+        self.history = span[:, cut:]
+        return loss
+
+
+BPTT_MODES = ("full", "truncated", "checkpointed")
+
+
 def RNNLearner(
     dls: DataLoaders,
     rnn_type: str = "lstm",
@@ -355,21 +425,36 @@ def RNNLearner(
     seed: int | None = None,
     cbs=(),
     progress: bool = True,
+    bptt: str | None = None,
+    bptt_len: int | None = None,
 ) -> Learner:
-    """A learner around a fresh ``StatefulRNN``.
+    """A learner around a fresh ``StatefulRNN``; ``bptt`` picks how gradients flow back in time.
 
-    Without ``sub_seq_len``: full BPTT over each window (a plain ``Learner``).
-    With ``sub_seq_len``: a ``TbpttLearner`` with ``TbpttResetCB``; ``dls`` must hand
-    out sub-windows of the same length (``create_dls_*(..., sub_seq_len=...)``).
+    - "full" (default without ``sub_seq_len``): backpropagate through each whole window.
+    - "truncated" (default with ``sub_seq_len``): a ``TbpttLearner`` with ``TbpttResetCB``;
+      ``dls`` must hand out sub-windows of the same length (``create_dls_*(sub_seq_len=...)``).
+      With ``bptt_len=k2``: TBPTT(k1=sub_seq_len, k2), see ``TbpttK1K2Learner``.
+    - "checkpointed": exact full BPTT, activation checkpointing over chunks of
+      ``sub_seq_len``; ``dls`` hands out whole windows.
     """
+    bptt = bptt or ("full" if sub_seq_len is None else "truncated")
+    if bptt not in BPTT_MODES:
+        raise ValueError(f"bptt={bptt!r} is unknown: choose one of {BPTT_MODES}.")
+    if bptt != "full" and sub_seq_len is None:
+        raise ValueError(f"bptt={bptt!r} needs sub_seq_len (the chunk length), got None.")
     if sub_seq_len is not None:
         check_sub_seq_len(dls.win_sz, sub_seq_len)
-    if sub_seq_len != dls.sub_seq_len:
+    expected = sub_seq_len if bptt == "truncated" else None  # what the loaders must hand out
+    if dls.sub_seq_len != expected:
+        got = f"sub-windows of {dls.sub_seq_len}" if dls.sub_seq_len else "whole windows"
+        want = f"sub-windows of {expected}" if expected else "whole windows"
         raise ValueError(
-            f"RNNLearner got sub_seq_len={sub_seq_len} but the loaders hand out "
-            f"{'sub-windows of ' + str(dls.sub_seq_len) if dls.sub_seq_len else 'whole windows'}"
-            f": pass the same sub_seq_len to both (valid here: {dls.sub_seq_len})."
+            f"RNNLearner(bptt={bptt!r}, sub_seq_len={sub_seq_len}) needs loaders that hand out "
+            f"{want}, but these hand out {got}: create the loaders with "
+            f"sub_seq_len={expected} (valid here: {dls.sub_seq_len})."
         )
+    if bptt_len is not None and bptt != "truncated":
+        raise ValueError(f"bptt_len={bptt_len} needs bptt='truncated' and sub_seq_len.")
     if seed is not None:
         torch.manual_seed(seed)
     model = StatefulRNN(
@@ -379,17 +464,16 @@ def RNNLearner(
         hidden_size,
         num_layers,
         dls.norm,
-        stateful=sub_seq_len is not None,
+        stateful=bptt == "truncated",
     )
     model.to(dls.train.device)
-    kind = Learner if sub_seq_len is None else TbpttLearner
-    return kind(
-        dls,
-        model,
-        loss_func=loss_func,
-        metrics=metrics,
-        n_skip=n_skip,
-        seed=seed,
-        cbs=cbs,
-        progress=progress,
+    kwargs = dict(
+        loss_func=loss_func, metrics=metrics, n_skip=n_skip, seed=seed, cbs=cbs, progress=progress
     )
+    if bptt == "checkpointed":
+        return CheckpointedLearner(dls, model, chunk_len=sub_seq_len, **kwargs)
+    if bptt_len is not None:
+        return TbpttK1K2Learner(dls, model, bptt_len=bptt_len, **kwargs)
+    if bptt == "truncated":
+        return TbpttLearner(dls, model, **kwargs)
+    return Learner(dls, model, **kwargs)

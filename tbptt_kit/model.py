@@ -100,7 +100,7 @@ class StatefulRNN(nn.Module):
         """(bs, seq_len, n_u) -> (bs, seq_len, n_y), continuing from the stored state."""
         if not self.stateful:
             return self.forward_from(u)[0]
-        y, hidden_state = self.forward_from(u, self._state_for(u))
+        y, hidden_state = self.forward_from(u, self.state_for(u))
         self.hidden_state = detach_state(hidden_state)
         return y
 
@@ -108,7 +108,7 @@ class StatefulRNN(nn.Module):
         """Forget the past: the next call starts from zeros."""
         self.hidden_state = None
 
-    def _state_for(self, u: torch.Tensor):
+    def state_for(self, u: torch.Tensor):
         """The stored state, fitted to this batch: zeros on a batch-size change, moved to u's device."""
         if self.hidden_state is None or _state_batch_size(self.hidden_state) != u.shape[0]:
             return None

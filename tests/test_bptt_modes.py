@@ -1,0 +1,109 @@
+"""Three ways to backpropagate: full, truncated (incl. TBPTT(k1, k2)) and checkpointed."""
+
+import numpy as np
+import pytest
+import torch
+
+from tbptt_kit import RNNLearner, create_dls
+from tbptt_kit.data.windows import Batch
+from tbptt_kit.learner import CheckpointedLearner, TbpttK1K2Learner, TbpttLearner
+
+
+def record(n=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    u = rng.standard_normal(n).astype(np.float32)
+    return u, np.convolve(u, np.exp(-np.arange(30) / 8.0))[:n].astype(np.float32)
+
+
+def make_dls(win_sz=200, sub_seq_len=None, bs=4):
+    return create_dls(
+        record(), record(800, 1), bs=bs, win_sz=win_sz, stp_sz=50, sub_seq_len=sub_seq_len
+    )
+
+
+def grads_of_first_batch(lrn):
+    """Gradients after all (sub-)batches of the first batch of windows."""
+    lrn._call("before_fit")
+    batches = iter(lrn.dls.train)
+    for _ in range(lrn.dls.train.n_sub):
+        lrn.batch = next(batches)
+        lrn._call("before_batch")
+        lrn.forward_backward(lrn.batch)
+    return [p.grad.clone() for p in lrn.model.parameters()]
+
+
+@pytest.mark.parametrize("rnn_type", ["lstm", "gru", "rnn"])
+def test_checkpointed_gradient_equals_full_bptt(rnn_type):
+    full = RNNLearner(make_dls(), rnn_type, 16, seed=0, progress=False)
+    ckpt = RNNLearner(
+        make_dls(), rnn_type, 16, sub_seq_len=50, bptt="checkpointed", seed=0, progress=False
+    )
+    assert isinstance(ckpt, CheckpointedLearner)
+    for g_full, g_ckpt in zip(grads_of_first_batch(full), grads_of_first_batch(ckpt)):
+        rel = (g_full - g_ckpt).norm() / g_full.norm()
+        assert rel < 1e-5
+
+
+def test_tbptt_k1_k2_with_k1_equal_k2_is_plain_tbptt():
+    plain = RNNLearner(make_dls(sub_seq_len=50), "lstm", 16, sub_seq_len=50, seed=0, progress=False)
+    k1k2 = RNNLearner(
+        make_dls(sub_seq_len=50), "lstm", 16, sub_seq_len=50, bptt_len=50, seed=0, progress=False
+    )
+    assert type(plain) is TbpttLearner and isinstance(k1k2, TbpttK1K2Learner)
+    for g1, g2 in zip(grads_of_first_batch(plain), grads_of_first_batch(k1k2)):
+        assert torch.equal(g1, g2)
+
+
+@pytest.mark.parametrize("k1, k2", [(20, 20), (20, 50), (20, 100), (25, 60)])
+def test_tbptt_k1_k2_gradient_reaches_exactly_k2_steps_back(k1, k2):
+    dls = make_dls(win_sz=200, sub_seq_len=k1)
+    lrn = RNNLearner(
+        dls,
+        "gru",
+        8,
+        sub_seq_len=k1,
+        bptt_len=k2,
+        seed=0,
+        progress=False,
+        loss_func=lambda pred, targ: pred[:, -1].pow(2).sum(),
+    )  # last step only
+    u = torch.randn(2, 200, 1, requires_grad=True)
+    y = torch.zeros(2, 200, 1)
+    for i in range(200 // k1):
+        t = slice(i * k1, (i + 1) * k1)
+        batch = Batch(u[:, t], y[:, t], new_window=i == 0, sub_idx=i)
+        if i == 0:
+            lrn.model.reset_state()
+        u.grad = None
+        lrn.forward_backward(batch)
+    end = 200  # the loss is the last step's: it sees steps end - k2 ... end - 1
+    reached = (u.grad[:, :, 0].abs().sum(0) > 0).nonzero().flatten()
+    assert reached.min().item() == end - k2
+    assert reached.max().item() == end - 1
+    assert torch.all(u.grad[:, : end - k2] == 0)
+
+
+def test_k1_k2_learner_trains_and_validates():
+    lrn = RNNLearner(
+        make_dls(sub_seq_len=25), "lstm", 8, sub_seq_len=25, bptt_len=75, seed=0, progress=False
+    )
+    before = lrn.validate()[0]
+    lrn.fit(2, 1e-2)
+    assert lrn.validate()[0] < before
+
+
+@pytest.mark.parametrize(
+    "kw, pattern",
+    [
+        (
+            {"bptt": "sideways", "sub_seq_len": 50},
+            r"bptt='sideways' is unknown.*'full', 'truncated', 'checkpointed'",
+        ),
+        ({"bptt": "checkpointed"}, r"bptt='checkpointed' needs sub_seq_len"),
+        ({"sub_seq_len": 50, "bptt_len": 20}, r"bptt_len=20 must be an int >= sub_seq_len=50"),
+    ],
+)
+def test_bad_bptt_arguments(kw, pattern):
+    dls = make_dls(sub_seq_len=kw.get("sub_seq_len") if kw.get("bptt") is None else None)
+    with pytest.raises(ValueError, match=pattern):
+        RNNLearner(dls, hidden_size=4, progress=False, **kw)
