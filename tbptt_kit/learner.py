@@ -19,6 +19,7 @@ from torch.utils.checkpoint import checkpoint
 from .data.windows import DataLoaders, check_sub_seq_len
 from .model import StatefulRNN, detach_state
 from .progress import ProgressTable, format_time
+from .smoke import smoke_epochs
 
 
 # -- losses and metrics (signal units: volts for the Silverbox) ---------------------------
@@ -216,6 +217,7 @@ class Learner:
         """
         _check_positive("n_epoch", n_epoch, int)
         _check_positive("lr", lr)
+        n_epoch = smoke_epochs(n_epoch)  # 1 in smoke mode (TBPTT_KIT_SMOKE=1), for CI
         self.n_epoch, self.lr = n_epoch, lr
         self.steps_per_epoch = len(self.dls.train)
         self.opt = self.opt_func(self.model.parameters(), lr=lr)
