@@ -1,0 +1,139 @@
+"""Figures the course shows. Small functions: each draws one picture and returns its figure.
+
+They draw with plain matplotlib (no ipympl needed) and never call ``plt.show()`` themselves,
+so a notebook cell or a widget decides where the picture goes.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def window_starts(n_samples: int, win_sz: int, stp_sz: int) -> np.ndarray:
+    """Start sample of every window of ``win_sz`` samples, one every ``stp_sz``, in a record of
+    ``n_samples`` (the same rule as ``WindowDataset``)."""
+    return np.arange(0, max(n_samples - win_sz + 1, 0), stp_sz)
+
+
+def plot_record(u, y, fs: float | None = None, parts: dict | None = None, title: str = ""):
+    """Input u and output y of a whole record (volts, shown in mV), stacked.
+
+    ``parts``: name -> slice, shaded and labelled (e.g. the Silverbox's standard split).
+    """
+    u, y = np.asarray(u).ravel(), np.asarray(y).ravel()
+    t = np.arange(len(u)) / fs if fs else np.arange(len(u))
+    fig, (ax_u, ax_y) = plt.subplots(2, 1, figsize=(9, 4), sharex=True)
+    ax_u.plot(t, 1e3 * u, lw=0.3, color="C0")
+    ax_y.plot(t, 1e3 * y, lw=0.3, color="C1")
+    ax_u.set(ylabel="input u (mV)", title=title)
+    ax_y.set(ylabel="output y (mV)", xlabel="time (s)" if fs else "sample")
+    for i, (name, part) in enumerate((parts or {}).items()):
+        lo, hi = (part.start / fs, part.stop / fs) if fs else (part.start, part.stop)
+        for ax in (ax_u, ax_y):
+            ax.axvspan(lo, hi, color=f"C{i + 2}", alpha=0.12, lw=0)
+        ax_u.text(
+            (lo + hi) / 2,
+            1.02,
+            name,
+            transform=ax_u.get_xaxis_transform(),
+            ha="center",
+            fontsize=8,
+            color=f"C{i + 2}",
+        )
+    fig.tight_layout()
+    return fig
+
+
+def plot_sources(records: dict, fs: float, zoom: slice = slice(50000, 50400)):
+    """Several records side by side (name -> (u, y)): one column each; the input u and the
+    output y over a short stretch ``zoom``, then y over the whole record. Shared axes."""
+    n = len(records)
+    fig, axes = plt.subplots(3, n, figsize=(4.5 * n, 6), squeeze=False, sharey="row")
+    for col, (name, (u, y)) in enumerate(records.items()):
+        u, y = np.asarray(u).ravel(), np.asarray(y).ravel()
+        t = np.arange(len(y)) / fs
+        axes[0, col].plot(t[zoom], 1e3 * u[zoom], lw=1, color="C0")
+        axes[0, col].set_title(name)
+        axes[1, col].plot(t[zoom], 1e3 * y[zoom], lw=1, color="C1")
+        axes[1, col].set_xlabel("time (s)")
+        axes[2, col].plot(t, 1e3 * y, lw=0.2, color="C1")
+        axes[2, col].set_xlabel("time (s)")
+    axes[0, 0].set_ylabel("u (mV), zoomed")
+    axes[1, 0].set_ylabel("y (mV), zoomed")
+    axes[2, 0].set_ylabel("y (mV), whole record")
+    fig.tight_layout()
+    return fig
+
+
+def plot_windows(u, y, win_sz: int, stp_sz: int, view: int = 4000, max_drawn: int = 25):
+    """The first ``view`` samples of u and y, and below them the windows that
+    ``win_sz``/``stp_sz`` cut there: one bar per window, the first ``max_drawn`` of them."""
+    u, y = np.asarray(u).ravel()[:view], np.asarray(y).ravel()[:view]
+    starts = window_starts(len(np.asarray(u)), win_sz, stp_sz)[:max_drawn]
+    fig, (ax_u, ax_y, ax_w) = plt.subplots(
+        3, 1, figsize=(9, 5), sharex=True, gridspec_kw={"height_ratios": [1, 1, 2]}
+    )
+    ax_u.plot(1e3 * u, lw=0.6, color="C0")
+    ax_y.plot(1e3 * y, lw=0.6, color="C1")
+    ax_u.set_ylabel("u (mV)")
+    ax_y.set_ylabel("y (mV)")
+    for row, s in enumerate(starts):
+        color = f"C{row % 10}"
+        ax_w.broken_barh([(s, win_sz)], (row - 0.4, 0.8), color=color, alpha=0.7)
+    if len(starts):  # the first window, shaded over the signals
+        for ax in (ax_u, ax_y):
+            ax.axvspan(starts[0], starts[0] + win_sz, color="C0", alpha=0.08, lw=0)
+    ax_w.set(
+        xlim=(0, view), ylim=(max(len(starts), 1) - 0.5, -0.5), xlabel="sample", ylabel="window"
+    )
+    ax_w.set_title(
+        f"the first {len(starts)} windows: win_sz={win_sz}, stp_sz={stp_sz}", fontsize=10
+    )
+    fig.tight_layout()
+    return fig
+
+
+def plot_free_run(y, y_hat, fs: float | None = None, zoom: slice | None = None, title: str = ""):
+    """Measured output y and a free-run simulation y_hat of the same record (volts, shown in
+    mV), and their difference; ``zoom`` picks a stretch to show (default: all)."""
+    y, y_hat = np.asarray(y).ravel(), np.asarray(y_hat).ravel()
+    zoom = zoom or slice(0, len(y))
+    t = np.arange(len(y))[zoom]
+    t = t / fs if fs else t
+    fig, (ax, ax_e) = plt.subplots(
+        2, 1, figsize=(9, 4), sharex=True, gridspec_kw={"height_ratios": [2, 1]}
+    )
+    ax.plot(t, 1e3 * y[zoom], lw=1.2, label="measured y")
+    ax.plot(t, 1e3 * y_hat[zoom], "--", lw=1, label="free-run simulation")
+    ax.set(ylabel="y (mV)", title=title)
+    ax.legend(loc="upper right")
+    ax_e.plot(t, 1e3 * (y_hat[zoom] - y[zoom]), lw=0.8, color="C3")
+    ax_e.set(ylabel="error (mV)", xlabel="time (s)" if fs else "sample")
+    fig.tight_layout()
+    return fig
+
+
+# -- the lab panel (notebook 05) -----------------------------------------------------------
+def plot_lab_losses(losses, earlier: dict | None = None, title: str = "", figsize=(6.4, 2.8)):
+    """The lab's live loss plot: training loss per optimizer step (log scale), the run in
+    progress bold, ``earlier`` runs (label -> losses) faint behind it for comparison.
+
+    Built on a bare ``matplotlib.figure.Figure`` (not pyplot), so drawing it many times a
+    second during training leaves no figures open and never shows one by itself.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=72)
+    ax = fig.add_subplot()
+    for i, (label, curve) in enumerate((earlier or {}).items()):
+        ax.plot(curve, lw=0.8, alpha=0.45, color=f"C{(i + 1) % 10}", label=label)
+    if len(losses):
+        ax.plot(losses, lw=1.2, color="C0", label="this run")
+    ax.set(xlabel="optimizer step", ylabel="training loss", title=title)
+    if any(len(c) for c in [losses, *(earlier or {}).values()]):
+        ax.set_yscale("log")
+        ax.legend(fontsize=7, loc="upper right")
+    ax.grid(True, which="both", alpha=0.25)
+    fig.tight_layout()
+    return fig
