@@ -23,6 +23,21 @@ $(STAMP): pyproject.toml
 test: install
 	$(PY) -m pytest -q
 
+# Browser tests: every notebook run in JupyterLab 4 in headless Chromium (Debian's),
+# driven by Playwright (tests/e2e/).  Installs Chromium with apt-get when it is
+# missing, which needs root (CI runs as root; on a laptop: sudo apt-get install chromium).
+E2E_CHROMIUM ?= /usr/bin/chromium
+E2E_STAMP := $(VENV)/.installed-e2e
+
+e2e: install $(E2E_STAMP)
+	test -x $(E2E_CHROMIUM) || (apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
+	TBPTT_E2E=1 E2E_CHROMIUM=$(E2E_CHROMIUM) $(VENV)/bin/pytest tests/e2e -q
+
+$(E2E_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e ".[test,e2e]"
+	touch $(E2E_STAMP)
+
 lab: install
 	$(VENV)/bin/jupyter lab notebooks/
 
