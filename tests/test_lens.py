@@ -1,0 +1,118 @@
+"""The gradient-by-lag lens: exact zeros past the truncation, the full gradient otherwise."""
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+
+from tbptt_kit import RNNLearner, create_dls
+from tbptt_kit.lens import bptt_label, grad_by_lag, learner_bptt, plot_grad_by_lag
+from tbptt_kit.model import StatefulRNN
+
+matplotlib.use("Agg")
+WIN = 60
+
+
+def make_dls(sub_seq_len=None):
+    rng = np.random.default_rng(0)
+    u = rng.standard_normal(1200).astype(np.float32)
+    y = np.convolve(u, np.exp(-np.arange(20) / 5.0))[:1200].astype(np.float32)
+    return create_dls(
+        (u[:900], y[:900]), (u[900:], y[900:]), bs=4, win_sz=WIN, stp_sz=10, sub_seq_len=sub_seq_len
+    )
+
+
+def learner(**kw):
+    sub = kw.get("sub_seq_len") if kw.get("bptt", "truncated") == "truncated" else None
+    return RNNLearner(make_dls(sub), "gru", 8, seed=0, progress=False, **kw)
+
+
+def test_full_bptt_reaches_every_input_of_the_window():
+    g = grad_by_lag(learner())
+    assert g.shape == (WIN,)
+    assert np.all(g > 0)
+
+
+@pytest.mark.parametrize("k", [10, 20, 30])
+def test_truncated_gradient_is_exactly_zero_past_the_sub_window(k):
+    g = grad_by_lag(learner(sub_seq_len=k))
+    assert np.all(g[:k] > 0)
+    assert np.all(g[k:] == 0.0)
+
+
+@pytest.mark.parametrize("k1, k2", [(10, 10), (10, 30), (20, 40)])
+def test_tbptt_k1_k2_reaches_exactly_k2_back(k1, k2):
+    g = grad_by_lag(learner(sub_seq_len=k1, bptt_len=k2))
+    assert np.all(g[:k2] > 0)
+    assert np.all(g[k2:] == 0.0)
+
+
+def test_checkpointed_equals_full():
+    full = grad_by_lag(learner())
+    ckpt = grad_by_lag(learner(bptt="checkpointed", sub_seq_len=20))
+    np.testing.assert_allclose(ckpt, full, rtol=1e-5)
+
+
+def test_training_and_the_model_path_agree():
+    """The learner's own training step and the bare model's per-mode graph give one answer."""
+    cases = [
+        {},
+        {"sub_seq_len": 20},
+        {"sub_seq_len": 10, "bptt_len": 30},
+        {"bptt": "checkpointed", "sub_seq_len": 20},
+    ]
+    for kw in cases:
+        learn = learner(**kw)
+        mode, sub, k2 = learner_bptt(learn)
+        u, y = learn.dls.valid.ds[list(range(4))]
+        by_training = grad_by_lag(learn)
+        by_model = grad_by_lag(learn.model, (u, y), mode, sub, k2, loss_func=learn.loss_func)
+        np.testing.assert_allclose(by_model, by_training, rtol=1e-5, err_msg=str(kw))
+
+
+def test_the_learner_is_left_as_found():
+    learn = learner(sub_seq_len=10, bptt_len=30)
+    for batch in list(learn.dls.train)[:3]:  # mid-window: a state, a history, gradients
+        learn.forward_backward(batch)
+    params = [p.detach().clone() for p in learn.model.parameters()]
+    state, grads = learn.model.hidden_state, [p.grad.clone() for p in learn.model.parameters()]
+    loss_func, history = learn.loss_func, learn.history
+    grad_by_lag(learn)
+    assert learn.loss_func is loss_func and learn.history is history
+    assert learn.model.hidden_state is state
+    for p, before, g in zip(learn.model.parameters(), params, grads):
+        assert torch.equal(p, before) and torch.equal(p.grad, g)
+
+
+def test_another_mode_on_a_learners_model():
+    g = grad_by_lag(learner(), mode="truncated", sub_seq_len=15)
+    assert np.all(g[:15] > 0) and np.all(g[15:] == 0)
+
+
+def test_bare_model_needs_a_batch_and_a_known_mode():
+    model = StatefulRNN(hidden_size=4)
+    u = torch.randn(2, 30, 1)
+    assert grad_by_lag(model, (u, torch.zeros(2, 30, 1))).shape == (30,)
+    with pytest.raises(ValueError, match="needs a batch"):
+        grad_by_lag(model)
+    with pytest.raises(ValueError, match="unknown"):
+        grad_by_lag(model, (u, u), mode="sideways")
+    with pytest.raises(ValueError, match="needs sub_seq_len"):
+        grad_by_lag(model, (u, u), mode="truncated")
+
+
+def test_labels():
+    assert bptt_label("full") == "full"
+    assert bptt_label("truncated", 100) == "truncated(100)"
+    assert bptt_label("checkpointed", 100) == "checkpointed(100)"
+    assert bptt_label("truncated", 100, 200) == "TBPTT(100, 200)"
+    assert bptt_label(*learner_bptt(learner(sub_seq_len=10, bptt_len=20))) == "TBPTT(10, 20)"
+
+
+def test_plot_marks_exact_zeros():
+    g_full, g_tbptt = np.geomspace(1, 1e-6, 30), np.r_[np.geomspace(1, 1e-3, 10), np.zeros(20)]
+    ax = plot_grad_by_lag({"full": g_full, "truncated(10)": g_tbptt})
+    assert ax.get_yscale() == "log"
+    zeros = [line for line in ax.lines if line.get_marker() == "x"]
+    assert len(zeros) == 1 and len(zeros[0].get_xdata()) == 20
+    assert ax.get_ylim()[0] < zeros[0].get_ydata()[0] < 1e-6  # below every non-zero value
