@@ -1,5 +1,7 @@
 """tbptt_kit: truncated backpropagation through time, taught with stateful RNNs."""
 
+from .compare import Table, compare
+from .data.echo import create_dls_echo, echo_rmse
 from .data.silverbox import create_dls_silverbox, load_silverbox, simulate_silverbox
 from .data.windows import Batch, DataLoaders, create_dls
 from .learner import (
@@ -13,6 +15,7 @@ from .learner import (
     fun_rmse,
     mae,
 )
+from .lens import grad_by_lag, plot_grad_by_lag
 from .model import StatefulRNN
 
 __all__ = [
@@ -23,13 +26,19 @@ __all__ = [
     "RNNLearner",
     "Recorder",
     "StatefulRNN",
+    "Table",
     "TbpttLearner",
     "TbpttResetCB",
     "TrainingDiverged",
+    "compare",
     "create_dls",
+    "create_dls_echo",
     "create_dls_silverbox",
+    "echo_rmse",
     "fun_rmse",
+    "grad_by_lag",
     "load_silverbox",
     "mae",
+    "plot_grad_by_lag",
     "simulate_silverbox",
 ]
