@@ -139,3 +139,115 @@ def check_mean_model_rmse(mean_model_rmse_mv) -> str:
         rel=1e-6,
         hint="predict y_train.mean() for every test sample, then score as in Exercise 1.",
     )
+
+
+# -- notebook 04 --------------------------------------------------------------------------
+def _as_pairs(value):
+    """A list of pairs as a list of tuples (lists or tuples both count); else unchanged."""
+    try:
+        return [tuple(x) for x in value]
+    except TypeError:
+        return value
+
+
+def check_sub_window_schedule(sub_window_schedule) -> str:
+    """Exercise 04.1: sub_window_schedule(win_sz, sub_seq_len) -> [(sub_idx, new_window), ...]
+    for one batch of windows, against what the loader really hands out."""
+    from .data.windows import WindowDataset, WindowLoader
+
+    cases = []
+    for win_sz, sub_seq_len in ((500, 100), (500, 250), (120, 40), (64, 4), (100, 100)):
+        record = (np.zeros(win_sz, np.float32), np.zeros(win_sz, np.float32))
+        loader = WindowLoader(WindowDataset([record], win_sz, 1), 1, sub_seq_len=sub_seq_len)
+        truth = [(b.sub_idx, b.new_window) for b in loader]
+        cases.append(((win_sz, sub_seq_len), truth))
+    return check_cases(
+        "Exercise 1",
+        lambda *args: _as_pairs(sub_window_schedule(*args)),
+        cases,
+        hint="win_sz // sub_seq_len sub-windows; only the first starts a new window.",
+    )
+
+
+def _reach(t: int, sub_seq_len: int | None) -> int:
+    return t + 1 if sub_seq_len is None else t % sub_seq_len + 1
+
+
+def check_gradient_reach(gradient_reach) -> str:
+    """Exercise 04.2: gradient_reach(t, sub_seq_len): how many input steps, t itself included,
+    the loss at step t of a window can send a gradient to (sub_seq_len None: full BPTT)."""
+    args = [(0, 100), (99, 100), (100, 100), (250, 100), (499, 100), (7, 4), (499, None), (0, None)]
+    return check_cases(
+        "Exercise 2",
+        gradient_reach,
+        [(a, _reach(*a)) for a in args],
+        hint="the gradient stops at the first step of the sub-window that holds t.",
+    )
+
+
+# -- notebook 05 --------------------------------------------------------------------------
+def check_largest_fitting_sub_seq_len(largest_fitting_sub_seq_len) -> str:
+    """Exercise 05.1: largest_fitting_sub_seq_len(win_sz, bs, hidden_size, budget_bytes), an LSTM,
+    against ``memory.largest_sub_seq_len``."""
+    from .memory import largest_sub_seq_len
+
+    cases = []
+    for win_sz, bs, hidden, budget in (
+        (2000, 64, 128, 256 * 2**20),
+        (2000, 16, 40, 256 * 2**20),
+        (1000, 64, 128, 64 * 2**20),
+        (600, 32, 64, 8 * 2**20),
+        (500, 16, 40, 2 * 2**20),
+    ):
+        sizes = dict(rnn_type="lstm", hidden_size=hidden, num_layers=1, bs=bs)
+        cases.append(((win_sz, bs, hidden, budget), largest_sub_seq_len(win_sz, budget, **sizes)))
+    return check_cases(
+        "Exercise 1",
+        largest_fitting_sub_seq_len,
+        cases,
+        hint="try the divisors of win_sz from the largest down; estimate_memory each.",
+    )
+
+
+def check_steps_per_lab_epoch(steps_per_lab_epoch) -> str:
+    """Exercise 05.2: steps_per_lab_epoch(win_sz, sub_seq_len, bs): optimizer steps in one
+    lab epoch (50,000 train samples, a window every 50), against the loader's len."""
+    from .data.windows import WindowDataset, WindowLoader
+
+    record = (np.zeros(50_000, np.float32), np.zeros(50_000, np.float32))
+    cases = []
+    for win_sz, sub_seq_len, bs in ((500, 100, 16), (500, 500, 16), (2000, 100, 64), (300, 25, 4)):
+        sub = None if sub_seq_len == win_sz else sub_seq_len
+        loader = WindowLoader(WindowDataset([record], win_sz, 50), bs, sub_seq_len=sub)
+        cases.append(((win_sz, sub_seq_len, bs), len(loader)))
+    return check_cases(
+        "Exercise 2",
+        steps_per_lab_epoch,
+        cases,
+        hint="windows, then batches of windows (round up), then sub-windows per batch.",
+    )
+
+
+# -- notebook 06 --------------------------------------------------------------------------
+def check_echo_signal_fraction(echo_signal_fraction) -> str:
+    """Exercise 06.1: echo_signal_fraction(delay, sub_seq_len): the share of a sub-window's
+    steps whose loss gradient reaches the input ``delay`` steps back."""
+    args = [(8, 4), (8, 8), (8, 9), (8, 16), (8, 64), (1, 10), (30, 100)]
+    return check_cases(
+        "Exercise 1",
+        echo_signal_fraction,
+        [(a, sum(_reach(t, a[1]) > a[0] for t in range(a[1])) / a[1]) for a in args],
+        hint="step j of a sub-window (j = 0, 1, ...) reaches back j steps.",
+    )
+
+
+def check_smallest_k2(smallest_k2) -> str:
+    """Exercise 06.2: smallest_k2(delay, k1): the smallest k2 for which TBPTT(k1, k2) sends
+    every step's loss gradient at least ``delay`` steps back."""
+    args = [(8, 4), (8, 16), (8, 8), (1, 1), (30, 10), (5, 100)]
+    return check_cases(
+        "Exercise 2",
+        smallest_k2,
+        [(a, a[1] + a[0]) for a in args],
+        hint="the first step of a sub-window reaches back k2 - k1 steps (its history).",
+    )

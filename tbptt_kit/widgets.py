@@ -13,6 +13,7 @@ import base64
 import html
 import io
 import math
+import re
 import time
 
 import ipywidgets as widgets
@@ -20,6 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .data.silverbox import create_dls_silverbox
+from .data.windows import nearest_divisors
 from .learner import Callback, RNNLearner, fun_rmse
 from .memory import SavedTensorMeter, check_budget, estimate_memory, format_bytes
 from .plots import plot_lab_losses, plot_windows, window_starts
@@ -167,24 +169,27 @@ def _png_output(fig) -> dict:
 class _LiveCB(Callback):
     """Streams one run into the lab: loss per step, measured activation memory, redraws.
 
-    It measures what autograd saves for backward on one step per redraw (a
-    ``SavedTensorMeter`` around that step), and redraws at most every ``redraw_s`` seconds,
-    or less often when drawing is slow, so the plot costs a few percent of training time.
+    The memory is what autograd saves for backward, read from the learner's ``ActMemCB``
+    (the act_mem column) when it has one, else measured here with a ``SavedTensorMeter``
+    on the steps that are drawn. It redraws at most every ``redraw_s`` seconds, or less
+    often when drawing is slow, so the plot costs a few percent of training time.
     """
 
     order = 70
 
     def __init__(self, lab: LabPanel):
         self.lab, self.losses, self.activation = lab, [], 0
-        self.meter, self._measuring, self._next = None, None, 0.0
+        self.meter, self._measuring, self._next, self.act_mem_cb = None, None, 0.0, None
 
     def before_fit(self, learn):
-        self.meter = SavedTensorMeter(exclude=learn.model.parameters())
+        self.act_mem_cb = next((cb for cb in learn.cbs if type(cb).__name__ == "ActMemCB"), None)
+        if self.act_mem_cb is None:
+            self.meter = SavedTensorMeter(exclude=learn.model.parameters())
         self.total = learn.n_epoch * learn.steps_per_epoch
-        self._next = 0.0  # measure and draw the very first step
+        self._next = 0.0  # draw the very first step
 
     def before_batch(self, learn):
-        if learn.training and time.perf_counter() >= self._next:
+        if self.meter and learn.training and time.perf_counter() >= self._next:
             self._measuring = self.meter.measuring(learn.batch.u, learn.batch.y)
             self._measuring.__enter__()
 
@@ -196,6 +201,9 @@ class _LiveCB(Callback):
             self._measuring.__exit__(None, None, None)
             self._measuring = None
             self.activation = max(self.activation, self.meter.nbytes)
+        if self.act_mem_cb is not None:
+            self.activation = max(self.activation, getattr(self.act_mem_cb, "largest", 0))
+        if time.perf_counter() >= self._next:
             self.redraw(learn)
 
     def after_fit(self, learn):
@@ -216,7 +224,7 @@ class _LiveCB(Callback):
         )
         self.lab._draw(self.losses, f"step {done}/{self.total}")
         cost = time.perf_counter() - start
-        self._next = time.perf_counter() + max(self.lab.redraw_s, 10 * cost)
+        self._next = time.perf_counter() + max(self.lab.redraw_s, 5 * cost)
 
 
 class LabPanel:
@@ -354,14 +362,23 @@ class LabPanel:
         if sub_seq_len > win_sz:
             return f"sub_seq_len={sub_seq_len} is longer than win_sz={win_sz}."
         if win_sz % sub_seq_len:
-            near = [d for d in _divisors(win_sz) if abs(d - sub_seq_len) <= sub_seq_len]
-            near = sorted(near, key=lambda d: abs(d - sub_seq_len))[:2]
             return (
                 f"sub_seq_len={sub_seq_len} does not divide win_sz={win_sz}: a window must split "
                 f"into whole sub-windows ({win_sz} / {sub_seq_len} = "
-                f"{win_sz / sub_seq_len:.2f}). Nearest divisors: {sorted(near)}."
+                f"{win_sz / sub_seq_len:.2f}). Nearest divisors: "
+                f"{nearest_divisors(win_sz, sub_seq_len)}."
             )
         return ""
+
+    @property
+    def memory_text(self) -> str:
+        """The predicted-memory line, as plain text."""
+        return html.unescape(re.sub(r"<[^>]+>", "", self.memory.value))
+
+    @property
+    def message_text(self) -> str:
+        """The message line (why a pair is invalid or a run refused), as plain text."""
+        return html.unescape(re.sub(r"<[^>]+>", "", self.message.value))
 
     def settings(self) -> dict:
         return dict(
