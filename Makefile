@@ -20,8 +20,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[test]"
 	touch $(STAMP)
 
+# Unit tests, then every notebook under nbval in smoke mode (small data, one epoch).
 test: install
 	$(PY) -m pytest -q
+	TBPTT_KIT_SMOKE=1 $(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks
+
+# Every notebook at full settings, each in its own kernel: a table of seconds and peak
+# memory in course-run/timings.md.  Fails beyond 15 minutes in total or 1 GB per notebook.
+course: install
+	$(PY) benchmarks/run_course.py
 
 # Browser tests: every notebook run in JupyterLab 4 in headless Chromium (Debian's),
 # driven by Playwright (tests/e2e/).  Installs Chromium with apt-get when it is

@@ -1,0 +1,251 @@
+"""The course notebooks as files: stored clean, all in the nbval run, built the course's way.
+
+- No outputs and no execution counts are stored, except in cells marked
+  `# NBVAL_CHECK_OUTPUT`: those keep the text output nbval compares against (nbval skips a
+  cell whose execution_count is empty, so a check cell must keep one too).
+- `make test` runs every notebooks/[0-9]*.ipynb under nbval in smoke mode.
+- Each notebook opens with its learning goals and ends with a recap.
+- From 01 on: at least two exercises, each with a stub that raises NotImplementedError
+  (tagged `raises-exception`), a self-check that reports "not done" for the stub and
+  "right" for the worked solution, and the solution file in notebooks/solutions/.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from unittest.mock import MagicMock
+
+import nbformat
+import numpy as np
+import pytest
+
+from tbptt_kit import checks
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9]*.ipynb"))
+CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+EXERCISE = re.compile(r"^#+\s*Exercise\s+(\d+)", re.MULTILINE)
+LOADER = re.compile(r"^#\s*%load\s+(solutions/\S+\.py)\s*$", re.MULTILINE)
+
+ids = [p.stem for p in NOTEBOOKS]
+
+
+def read(path: Path):
+    return nbformat.read(path, as_version=4)
+
+
+def code_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def stubs(nb):
+    return [c for c in code_cells(nb) if "raises-exception" in c.metadata.get("tags", [])]
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, f"no notebooks/[0-9]*.ipynb in {NOTEBOOK_DIR}"
+
+
+# -- stored clean -------------------------------------------------------------------------
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_stored_without_outputs(path):
+    nb = read(path)
+    nbformat.validate(nb)
+    dirty = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if cell.source.lstrip().startswith(CHECK_MARK):
+            # The reference output nbval compares against: plain text, and a count (else
+            # nbval treats the cell as never run and does not compare).
+            kinds = {o.output_type for o in cell.outputs}
+            if not cell.outputs or cell.execution_count is None or kinds != {"stream"}:
+                dirty.append(
+                    f"cell {i} ({CHECK_MARK}) must keep its printed reference output "
+                    f"and an execution count; it has {sorted(kinds) or 'no output'}"
+                )
+        elif cell.outputs or cell.execution_count is not None:
+            dirty.append(f"cell {i} has outputs or an execution count")
+    assert "widgets" not in nb.metadata, "saved widget state in the notebook's metadata"
+    assert not dirty, (
+        f"{path.name} is not stored the course's way: {dirty}. Store it with: "
+        ".venv/bin/python tools/store_notebooks.py " + path.name
+    )
+
+
+# -- in the nbval run ---------------------------------------------------------------------
+def nbval_command() -> list[str]:
+    """The nbval command of the Makefile's `test` target, as arguments."""
+    text = (ROOT / "Makefile").read_text()
+    recipe = re.search(r"^test:.*\n((?:\t.*\n?)+)", text, re.MULTILINE)
+    assert recipe, "the Makefile has no `test` target"
+    lines = [line.strip() for line in recipe.group(1).splitlines() if "--nbval" in line]
+    assert len(lines) == 1, "the `test` target must run nbval exactly once"
+    return shlex.split(lines[0])
+
+
+def test_make_test_runs_nbval_in_smoke_mode():
+    args = nbval_command()
+    assert "TBPTT_KIT_SMOKE=1" in args
+    for flag in ("--nbval-lax", "--nbval-current-env"):
+        assert flag in args
+
+
+def test_every_notebook_is_collected_by_nbval():
+    args = nbval_command()
+    paths = [a for a in args[args.index("pytest") + 1 :] if not a.startswith("-")]
+    assert paths, "the nbval command names no notebooks"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "--nbval-lax",
+            "-p",
+            "no:cacheprovider",
+            *paths,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    collected = {line.split("::")[0] for line in done.stdout.splitlines() if "::" in line}
+    missing = [
+        str(p.relative_to(ROOT)) for p in NOTEBOOKS if str(p.relative_to(ROOT)) not in collected
+    ]
+    assert not missing, f"not in the nbval run of `make test`: {missing}\n{done.stdout[-2000:]}"
+
+
+# -- the course's shape -------------------------------------------------------------------
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_opens_with_goals_and_ends_with_recap(path):
+    cells = read(path).cells
+    assert cells[0].cell_type == "markdown" and "learning goals" in cells[0].source.lower()
+    assert cells[-1].cell_type == "markdown" and re.search(
+        r"^#+\s*Recap", cells[-1].source, re.MULTILINE
+    )
+
+
+def exercises(nb) -> dict[int, dict]:
+    """Exercise number -> its stub cell, self-check cell and solution path."""
+    found, current = {}, None
+    for cell in nb.cells:
+        heading = EXERCISE.search(cell.source) if cell.cell_type == "markdown" else None
+        if heading:
+            current = found.setdefault(int(heading.group(1)), {})
+            continue
+        if current is None or cell.cell_type != "code":
+            continue
+        if "raises-exception" in cell.metadata.get("tags", []):
+            current["stub"] = cell
+        elif LOADER.search(cell.source):  # a comment: Run All never reveals the solution
+            current["solution"] = NOTEBOOK_DIR / LOADER.search(cell.source).group(1)
+        elif "stub" in current:  # the first code cell after the stub checks it
+            current.setdefault("check", cell)
+    return found
+
+
+COURSE = [p for p in NOTEBOOKS if not p.name.startswith("00")]
+
+
+@pytest.mark.parametrize("path", COURSE, ids=[p.stem for p in COURSE])
+def test_exercises_have_stub_check_and_solution(path):
+    found = exercises(read(path))
+    assert len(found) >= 2, f"{path.name}: {len(found)} exercises, need at least 2"
+    for n, ex in found.items():
+        for part in ("stub", "check", "solution"):
+            assert part in ex, f"{path.name}, exercise {n}: no {part} cell"
+        assert "raise NotImplementedError" in ex["stub"].source
+        assert ex["solution"].is_file(), f"{ex['solution']} is missing"
+        assert ex["solution"].name.startswith(path.name[:2] + "_ex")
+        # The solution defines what the stub asks for.
+        assert defined(ex["stub"].source) <= defined(ex["solution"].read_text())
+
+
+class Anything(dict):
+    """A namespace in which every unknown name is a MagicMock: runs a cell out of context."""
+
+    def __missing__(self, key):
+        return getattr(builtins, key) if hasattr(builtins, key) else MagicMock(name=key)
+
+
+def defined(source: str) -> set[str]:
+    return {n.name for n in ast.parse(source).body if isinstance(n, ast.FunctionDef)}
+
+
+def functions_of(source: str) -> dict:
+    """The functions a cell or file defines (its other statements left out)."""
+    tree = ast.parse(source)
+    keep = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.Import, ast.ImportFrom))]
+    namespace = {}
+    exec(compile(ast.Module(keep, []), "<cell>", "exec"), namespace)
+    return {k: v for k, v in namespace.items() if callable(v) and not k.startswith("__")}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_stubs_raise_not_implemented(path):
+    for cell in stubs(read(path)):
+        code = "\n".join(
+            line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!"))
+        )
+        with pytest.raises(NotImplementedError):
+            exec(compile(code, f"{path.name} stub", "exec"), {}, Anything())
+
+
+# -- self-checks: "not done" for a stub, "right" for the solution -------------------------
+def tiny_learner():
+    """A small trained-for-nothing learner with a multisine test record, for check_* calls."""
+    import tbptt_kit as tk
+
+    rng = np.random.default_rng(0)
+    u = 0.02 * rng.standard_normal(400)
+    y = np.convolve(u, [0.5, 0.3, 0.2])[:400]
+    dls = tk.create_dls((u, y), (u, y), test={"multisine": (u, y)}, bs=4, win_sz=50, stp_sz=25)
+    return tk.RNNLearner(dls, "gru", hidden_size=4, seed=0, progress=False)
+
+
+CHECKS = {
+    "n_windows": lambda f: checks.check_n_windows(f),
+    "steps_per_epoch": lambda f: checks.check_steps_per_epoch(f),
+    "benchmark_rmse_mv": lambda f: checks.check_benchmark_rmse(f, tiny_learner()),
+    "mean_model_rmse_mv": lambda f: checks.check_mean_model_rmse(f),
+    "sub_window_schedule": lambda f: checks.check_sub_window_schedule(f),
+    "gradient_reach": lambda f: checks.check_gradient_reach(f),
+    "largest_fitting_sub_seq_len": lambda f: checks.check_largest_fitting_sub_seq_len(f),
+    "largest_window": lambda f: checks.check_largest_window(f),
+    "largest_full_window": lambda f: checks.check_largest_full_window(f),
+    "steps_per_lab_epoch": lambda f: checks.check_steps_per_lab_epoch(f),
+    "echo_signal_fraction": lambda f: checks.check_echo_signal_fraction(f),
+    "smallest_k2": lambda f: checks.check_smallest_k2(f),
+}
+
+
+def all_exercises():
+    for path in COURSE:
+        for n, ex in exercises(read(path)).items():
+            if "stub" in ex and "solution" in ex:
+                yield pytest.param(ex, id=f"{path.stem}-ex{n}")
+
+
+@pytest.mark.parametrize("ex", list(all_exercises()))
+def test_self_check_says_not_done_then_right(ex, capsys):
+    stub = functions_of(ex["stub"].source)
+    solution = functions_of(ex["solution"].read_text())
+    name = next((n for n in stub if n in CHECKS), None)
+    if name is None:
+        pytest.skip(f"no entry in CHECKS for {sorted(stub)}: add one to test its self-check")
+    assert CHECKS[name](stub[name]) == checks.NOT_DONE
+    assert "not done yet" in capsys.readouterr().out
+    assert CHECKS[name](solution[name]) == checks.RIGHT
+    assert CHECKS[name](lambda *args: -1.0) == checks.WRONG
+    assert "not yet right" in capsys.readouterr().out
