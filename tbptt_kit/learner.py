@@ -17,6 +17,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from .data.windows import DataLoaders, check_sub_seq_len
+from .memory import Bytes, SavedTensorMeter, check_learner_budget
 from .model import StatefulRNN, detach_state
 from .progress import ProgressTable, format_time
 from .smoke import smoke_epochs
@@ -108,6 +109,59 @@ class ProgressCB(Callback):
         self.table.add_row(learn.epoch_row)
 
 
+class ActMemCB(Callback):
+    """The act_mem column: the largest activation memory of one training step in the epoch.
+
+    It runs training steps inside ``SavedTensorMeter`` (``tbptt_kit.memory``), which adds
+    up the bytes autograd saves for backward, parameters and batch left out. By default
+    only the steps of each epoch's first batch of windows (all its sub-windows): every
+    batch holds windows of the same length and only the last can hold fewer, so the
+    largest step is among them, and metering costs next to nothing. ``all_steps=True``
+    meters every step: each step about 6% slower with oneDNN's LSTM, 30% with PyTorch's
+    native cells (``benchmarks/memory_sweep.py --overhead``).
+    """
+
+    order = 40  # before the Recorder (50) and the table (60) read the row
+
+    def __init__(self, all_steps: bool = False):
+        self.all_steps = all_steps
+
+    def before_fit(self, learn):
+        self.largest, self.batches = 0, 0
+        meter = SavedTensorMeter(exclude=[*learn.model.parameters(), *learn.model.buffers()])
+        step = getattr(learn.forward_backward, "__wrapped__", learn.forward_backward)
+
+        def metered_step(batch):
+            self.batches += batch.new_window  # a new batch of windows starts
+            if not (learn.training and (self.all_steps or self.batches == 1)):
+                return step(batch)
+            with meter.measuring(batch.u, batch.y):
+                loss = step(batch)
+            self.largest = max(self.largest, meter.nbytes)
+            return loss
+
+        metered_step.__wrapped__ = step
+        own = vars(learn).get("forward_backward")  # a step set on the instance, if any
+        self.restore = getattr(own, "__wrapped__", own)
+        learn.forward_backward = metered_step  # this learner's step, measured
+
+    def before_epoch(self, learn):
+        self.largest, self.batches = 0, 0
+
+    def after_epoch(self, learn):
+        row = learn.epoch_row
+        time_cell = row.pop("time", None)
+        row["act_mem"] = Bytes(self.largest)
+        if time_cell is not None:
+            row["time"] = time_cell
+
+    def after_fit(self, learn):
+        if self.restore is None:
+            del learn.forward_backward  # back to the class's own step
+        else:
+            learn.forward_backward = self.restore
+
+
 # -- the learner --------------------------------------------------------------------------
 def _check_positive(name: str, value, kind=(int, float)) -> None:
     if isinstance(value, bool) or not isinstance(value, kind):
@@ -139,6 +193,7 @@ class Learner:
         cbs=(),
         seed: int | None = None,
         progress: bool = True,
+        max_memory=None,
     ):
         if isinstance(n_skip, bool) or not isinstance(n_skip, int) or n_skip < 0:
             raise ValueError(f"n_skip must be an int >= 0, got {n_skip!r}.")
@@ -153,6 +208,7 @@ class Learner:
         self.recorder = Recorder()
         self.cbs = [self.recorder, *cbs] + ([ProgressCB()] if progress else [])
         self.training = False
+        self.max_memory = max_memory  # budget for fit: bytes, "2 GiB", or None (default)
         if seed is not None:
             dls.train.generator.manual_seed(seed)
 
@@ -220,6 +276,7 @@ class Learner:
         n_epoch = smoke_epochs(n_epoch)  # 1 in smoke mode (TBPTT_KIT_SMOKE=1), for CI
         self.n_epoch, self.lr = n_epoch, lr
         self.steps_per_epoch = len(self.dls.train)
+        check_learner_budget(self, self.max_memory)  # refuse, before allocating, what cannot fit
         self.opt = self.opt_func(self.model.parameters(), lr=lr)
         make_sched = make_sched or (lambda opt, total: torch.optim.lr_scheduler.ConstantLR(opt, 1))
         self.sched = make_sched(self.opt, n_epoch * self.steps_per_epoch)
@@ -429,6 +486,8 @@ def RNNLearner(
     progress: bool = True,
     bptt: str | None = None,
     bptt_len: int | None = None,
+    act_mem: bool = True,
+    max_memory=None,
 ) -> Learner:
     """A learner around a fresh ``StatefulRNN``; ``bptt`` picks how gradients flow back in time.
 
@@ -438,6 +497,11 @@ def RNNLearner(
       With ``bptt_len=k2``: TBPTT(k1=sub_seq_len, k2), see ``TbpttK1K2Learner``.
     - "checkpointed": exact full BPTT, activation checkpointing over chunks of
       ``sub_seq_len``; ``dls`` hands out whole windows.
+
+    act_mem: add the table's act_mem column (``ActMemCB``): the activation memory of the
+    epoch's largest training step. max_memory: the budget ``fit`` checks the predicted
+    activation memory against (bytes or "2 GiB"; None: 80% of the free memory); a run
+    over budget is refused before anything is allocated.
     """
     bptt = bptt or ("full" if sub_seq_len is None else "truncated")
     if bptt not in BPTT_MODES:
@@ -469,9 +533,12 @@ def RNNLearner(
         stateful=bptt == "truncated",
     )
     model.to(dls.train.device)
+    if act_mem:
+        cbs = [*cbs, ActMemCB()]
     kwargs = dict(
         loss_func=loss_func, metrics=metrics, n_skip=n_skip, seed=seed, cbs=cbs, progress=progress
     )
+    kwargs["max_memory"] = max_memory
     if bptt == "checkpointed":
         return CheckpointedLearner(dls, model, chunk_len=sub_seq_len, **kwargs)
     if bptt_len is not None:

@@ -31,7 +31,8 @@ def test_the_printed_table_has_the_reference_columns(dls_factory, capsys):
     lrn = RNNLearner(dls_factory(), hidden_size=8, metrics=[fun_rmse], seed=0)
     lrn.fit_flat_cos(2, 3e-3)
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].split() == ["epoch", "train_loss", "valid_loss", "fun_rmse", "time"]
+    header = ["epoch", "train_loss", "valid_loss", "fun_rmse", "act_mem", "time"]
+    assert lines[0].split() == header
     assert [line.split()[0] for line in lines[1:]] == ["0", "1"]
 
 
