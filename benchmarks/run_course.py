@@ -131,7 +131,7 @@ def main() -> int:
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--out", type=Path, default=ROOT / "course-run")
     parser.add_argument("--smoke", action="store_true", help="TBPTT_KIT_SMOKE=1")
-    parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     parser.add_argument("--no-limits", action="store_true")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
