@@ -107,3 +107,19 @@ def test_bad_bptt_arguments(kw, pattern):
     dls = make_dls(sub_seq_len=kw.get("sub_seq_len") if kw.get("bptt") is None else None)
     with pytest.raises(ValueError, match=pattern):
         RNNLearner(dls, hidden_size=4, progress=False, **kw)
+
+
+def test_checkpointed_peak_memory_is_at_most_a_quarter_of_full_bptt_at_win_sz_5000():
+    from tbptt_kit.memory import measure_memory
+
+    rng = np.random.default_rng(0)
+    u = rng.standard_normal(12000).astype(np.float32)
+    dls = create_dls((u, u), (u, u), bs=16, win_sz=5000, stp_sz=1000)
+    full = RNNLearner(dls, "lstm", 40, seed=0, progress=False, act_mem=False)
+    ckpt = RNNLearner(
+        dls, "lstm", 40, sub_seq_len=100, bptt="checkpointed", seed=0, progress=False, act_mem=False
+    )
+    batch = next(iter(dls.train))
+    peak_full = measure_memory(full, batch).peak_bytes
+    peak_ckpt = measure_memory(ckpt, batch).peak_bytes
+    assert peak_ckpt <= peak_full / 4, (peak_full, peak_ckpt)
