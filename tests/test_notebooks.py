@@ -1,8 +1,8 @@
 """The course notebooks as files: stored clean, all in the nbval run, built the course's way.
 
-- No outputs and no execution counts are stored, except in cells marked
-  `# NBVAL_CHECK_OUTPUT`: those keep the text output nbval compares against (nbval skips a
-  cell whose execution_count is empty, so a check cell must keep one too).
+- No outputs and no execution counts are stored. Cells marked `# NBVAL_CHECK_OUTPUT` have
+  their reference text in tests/nbval_expected.json (for the same cell source), which the
+  repo's conftest.py gives back to nbval.
 - `make test` runs every notebooks/[0-9]*.ipynb under nbval in smoke mode.
 - Each notebook opens with its learning goals and ends with a recap.
 - From 01 on: at least two exercises, each with a stub that raises NotImplementedError
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import json
 import re
 import shlex
 import subprocess
@@ -58,26 +59,31 @@ def test_there_are_notebooks():
 def test_stored_without_outputs(path):
     nb = read(path)
     nbformat.validate(nb)
-    dirty = []
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
-            continue
-        if cell.source.lstrip().startswith(CHECK_MARK):
-            # The reference output nbval compares against: plain text, and a count (else
-            # nbval treats the cell as never run and does not compare).
-            kinds = {o.output_type for o in cell.outputs}
-            if not cell.outputs or cell.execution_count is None or kinds != {"stream"}:
-                dirty.append(
-                    f"cell {i} ({CHECK_MARK}) must keep its printed reference output "
-                    f"and an execution count; it has {sorted(kinds) or 'no output'}"
-                )
-        elif cell.outputs or cell.execution_count is not None:
-            dirty.append(f"cell {i} has outputs or an execution count")
+    dirty = [
+        f"cell {i} has outputs or an execution count"
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)
+    ]
     assert "widgets" not in nb.metadata, "saved widget state in the notebook's metadata"
     assert not dirty, (
-        f"{path.name} is not stored the course's way: {dirty}. Store it with: "
+        f"{path.name} is stored with outputs: {dirty}. Store it with: "
         ".venv/bin/python tools/store_notebooks.py " + path.name
     )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_every_check_cell_has_its_reference_output(path):
+    expected = json.loads((ROOT / "tests" / "nbval_expected.json").read_text())
+    references = expected.get(path.name, {})
+    for i, cell in enumerate(code_cells(read(path))):
+        if not cell.source.lstrip().startswith(CHECK_MARK):
+            continue
+        ref = references.get(cell.id)
+        assert ref and ref["source"] == cell.source and ref["outputs"], (
+            f"{path.name} code cell {i} ({CHECK_MARK}) has no up-to-date reference output "
+            f"in tests/nbval_expected.json: run .venv/bin/python tools/store_notebooks.py "
+            f"{path.name}"
+        )
 
 
 # -- in the nbval run ---------------------------------------------------------------------

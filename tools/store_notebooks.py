@@ -4,13 +4,15 @@
     .venv/bin/python tools/store_notebooks.py 01_silverbox_and_windows.ipynb
 
 Runs each notebook in smoke mode (TBPTT_KIT_SMOKE=1, as nbval does in `make test`), then
-writes it back with every output and execution count cleared, except in cells that start
-with `# NBVAL_CHECK_OUTPUT`: those keep their printed text and a count, the reference nbval
-compares against. Widget state is dropped. tests/test_notebooks.py checks the result.
+writes it back with every output and execution count cleared and widget state dropped. The
+printed text of cells that start with `# NBVAL_CHECK_OUTPUT` goes to tests/nbval_expected.json
+(keyed by notebook and cell id, with the cell's source): the reference nbval compares against,
+put back into those cells by the repo's conftest.py. tests/test_notebooks.py checks the result.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -20,6 +22,7 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+EXPECTED = ROOT / "tests" / "nbval_expected.json"
 
 
 def store(path: Path) -> int:
@@ -29,19 +32,22 @@ def store(path: Path) -> int:
     NotebookClient(
         ran, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     ).execute()
-    kept, count = 0, 0
+    references = {}
     for cell, done in zip(nb.cells, ran.cells, strict=True):
         if cell.cell_type != "code":
             continue
         cell.outputs, cell.execution_count = [], None
         if cell.source.lstrip().startswith(CHECK_MARK):
-            count += 1
-            cell.outputs = [o for o in done.outputs if o.output_type == "stream"]
-            cell.execution_count = count
-            kept += 1
+            outputs = [o for o in done.outputs if o.output_type == "stream"]
+            references[cell.id] = {"source": cell.source, "outputs": outputs}
     nb.metadata.pop("widgets", None)
     nbformat.write(nb, path)
-    return kept
+    expected = json.loads(EXPECTED.read_text()) if EXPECTED.exists() else {}
+    expected[path.name] = references
+    tmp = EXPECTED.with_suffix(".tmp")
+    tmp.write_text(json.dumps(dict(sorted(expected.items())), indent=1) + "\n")
+    tmp.replace(EXPECTED)
+    return len(references)
 
 
 def main(names: list[str]) -> None:
