@@ -127,12 +127,28 @@ def test_n_skip_leaves_out_the_first_steps_of_each_window_only(dls_factory):
 
 def test_simulate_and_test_rmse_in_millivolts(dls_factory):
     lrn = RNNLearner(dls_factory(), hidden_size=8, seed=0, progress=False)
+    lrn.fit(2, 1e-2)
     u, y = lrn.dls.test["test"]
-    y_hat = lrn.simulate(u)
-    assert y_hat.shape == (len(u), 1)
+    assert lrn.simulate(u).shape == (len(u), 1)
+    y_hat = lrn.simulate((u, y))  # the first 50 outputs set the initial state
     rmse = lrn.test_rmse()["test"]
     expected = np.sqrt(np.mean((y_hat[50:] - y[50:]) ** 2)) * 1000
     assert rmse == pytest.approx(expected, rel=1e-5)
+
+
+def test_initial_state_explains_the_first_outputs_better_than_zeros(dls_factory):
+    lrn = RNNLearner(dls_factory(), rnn_type="lstm", hidden_size=16, seed=0, progress=False)
+    lrn.fit(4, 1e-2)
+    u, y = lrn.dls.test["test"]
+    u, y = u[300:], y[300:] + 0.05  # starts in motion, and away from where zeros would put it
+    zero_state = lrn.simulate(u)[:50]
+    fitted = lrn.simulate((u, y))[:50]
+    error = {
+        name: np.sqrt(np.mean((pred - y[:50]) ** 2))
+        for name, pred in (("zeros", zero_state), ("fitted", fitted))
+    }
+    assert error["fitted"] < 0.8 * error["zeros"], error
+    assert lrn.model.rnn.weight_hh_l0.requires_grad  # the weights are left trainable
 
 
 def test_show_results_and_plot_losses_draw(dls_factory):
