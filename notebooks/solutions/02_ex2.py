@@ -11,5 +11,7 @@ def mean_model_rmse_mv(y_train, y_test, n_init=50):
 
 y_train = dls.train.ds.y[0][:, 0].numpy()
 baseline = mean_model_rmse_mv(y_train, y_ms)
-print(f"mean model {baseline:.1f} mV, LSTM {scores['multisine']:.2f} mV: "
-      f"{baseline / scores['multisine']:.0f} times better")
+print(
+    f"mean model {baseline:.1f} mV, LSTM {scores['multisine']:.2f} mV: "
+    f"{baseline / scores['multisine']:.0f} times better"
+)
