@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .data.windows import Normalizer
+from .data.windows import Normalizer, check_int
 
 RNN_TYPES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
@@ -73,10 +73,7 @@ class StatefulRNN(nn.Module):
             ("hidden_size", hidden_size),
             ("num_layers", num_layers),
         ):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an int >= 1, got {value!r}.")
-            if value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value}.")
+            check_int(name, value)
         self.rnn_type, self.hidden_size, self.num_layers = rnn_type, hidden_size, num_layers
         self.stateful = stateful
         self.rnn = RNN_TYPES[rnn_type](n_u, hidden_size, num_layers, batch_first=True)

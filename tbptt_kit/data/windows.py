@@ -57,7 +57,7 @@ def check_sub_seq_len(win_sz: int, sub_seq_len: int | None) -> None:
     """Raise a ValueError unless ``sub_seq_len`` cuts ``win_sz`` into whole sub-windows."""
     if sub_seq_len is None:
         return
-    _check_int("sub_seq_len", sub_seq_len)
+    check_int("sub_seq_len", sub_seq_len)
     if sub_seq_len > win_sz or win_sz % sub_seq_len != 0:
         reason = "is longer than" if sub_seq_len > win_sz else "does not divide"
         raise ValueError(
@@ -67,7 +67,8 @@ def check_sub_seq_len(win_sz: int, sub_seq_len: int | None) -> None:
         )
 
 
-def _check_int(name: str, value, minimum: int = 1) -> None:
+def check_int(name: str, value, minimum: int = 1) -> None:
+    """Raise a TypeError unless ``value`` is an int, a ValueError unless it is >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}.")
     if value < minimum:
@@ -98,8 +99,8 @@ class WindowDataset:
     """
 
     def __init__(self, records: Sequence[Record], win_sz: int, stp_sz: int):
-        _check_int("win_sz", win_sz)
-        _check_int("stp_sz", stp_sz)
+        check_int("win_sz", win_sz)
+        check_int("stp_sz", stp_sz)
         self.win_sz, self.stp_sz = win_sz, stp_sz
         self.u = [torch.from_numpy(_as_2d(u, "u")) for u, _ in records]
         self.y = [torch.from_numpy(_as_2d(y, "y")) for _, y in records]
@@ -145,7 +146,7 @@ class WindowLoader:
         seed: int = 0,
         device="cpu",
     ):
-        _check_int("bs", bs)
+        check_int("bs", bs)
         check_sub_seq_len(ds.win_sz, sub_seq_len)
         self.ds, self.bs, self.shuffle = ds, bs, shuffle
         self.sub_seq_len = sub_seq_len  # None: whole windows
@@ -269,9 +270,9 @@ def create_dls(
     (valid; default ``win_sz``, i.e. back to back). ``sub_seq_len`` splits each window
     into sub-windows for truncated BPTT, for training and validation alike.
     """
-    _check_int("win_sz", win_sz)
-    _check_int("stp_sz", stp_sz)
-    _check_int("bs", bs)
+    check_int("win_sz", win_sz)
+    check_int("stp_sz", stp_sz)
+    check_int("bs", bs)
     check_sub_seq_len(win_sz, sub_seq_len)
     train_records, fs = _load_records(train, u_names, y_names, "train")
     valid_records, _ = _load_records(valid, u_names, y_names, "valid")
