@@ -35,14 +35,20 @@ class Batch(NamedTuple):
     """One step of training: a batch of (sub-)windows.
 
     u: (bs, seq_len, n_u) inputs; y: (bs, seq_len, n_y) targets.
-    new_window: True when these are the first samples of new windows (reset the state).
+    new_window: True when these are the first samples of new windows (reset the whole state).
     sub_idx: which sub-window of the window this is (0, 1, ..., n_sub - 1).
+    reset: stream layout only, a bool tensor (bs,): True for the rows whose stream starts a
+        new record at this batch (reset those rows of the state, nothing else). None: no rows.
+    mask: stream layout only, a bool tensor (bs, seq_len): False for padded steps that the
+        loss must leave out. None: every step counts.
     """
 
     u: torch.Tensor
     y: torch.Tensor
     new_window: bool
     sub_idx: int
+    reset: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
 
 
 def nearest_divisors(win_sz: int, sub_seq_len: int) -> list[int]:
