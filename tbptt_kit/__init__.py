@@ -1,44 +1,60 @@
-"""tbptt_kit: truncated backpropagation through time, taught with stateful RNNs."""
+"""tbptt_kit: truncated backpropagation through time, taught with stateful RNNs.
 
-from .compare import Table, compare
+Every name a notebook uses is here, or in a submodule the notebook names
+(``tbptt_kit.memory``, ``tbptt_kit.plots``, ``tbptt_kit.widgets``, ``tbptt_kit.checks``).
+``ARCHITECTURE.md`` says which module does what.
+"""
+
+from .bptt import BPTT
+from .callbacks import GradClipCB, NonFiniteCB, ProgressCB, Recorder, SmokeCB, TrainingDiverged
+from .compare import compare
 from .data.echo import create_dls_echo, echo_rmse
 from .data.silverbox import create_dls_silverbox, load_silverbox, simulate_silverbox
-from .data.windows import Batch, DataLoaders, create_dls
-from .learner import (
-    Callback,
-    Learner,
-    Recorder,
-    RNNLearner,
-    TbpttLearner,
-    TbpttResetCB,
-    TrainingDiverged,
-    fun_rmse,
-    mae,
-)
+from .data.windows import Batch, DataLoaders, create_dls, split_windows
+from .evaluate import error_by_position, free_run_rmse, initial_state, simulate
+from .learner import Callback, Learner, TbpttResetCB, fun_rmse, learner_for, mae
 from .lens import grad_by_lag, plot_grad_by_lag
-from .model import StatefulRNN
+from .memory import ActMemCB, BudgetCB, estimate_memory, measure_memory
+from .model import StatefulRNN, detach_state
+from .rnn_learner import RNNLearner
+from .table import Table
 
 __all__ = [
+    "BPTT",
+    "ActMemCB",
     "Batch",
+    "BudgetCB",
     "Callback",
     "DataLoaders",
+    "GradClipCB",
     "Learner",
+    "NonFiniteCB",
+    "ProgressCB",
     "RNNLearner",
     "Recorder",
+    "SmokeCB",
     "StatefulRNN",
     "Table",
-    "TbpttLearner",
     "TbpttResetCB",
     "TrainingDiverged",
     "compare",
     "create_dls",
     "create_dls_echo",
     "create_dls_silverbox",
+    "detach_state",
     "echo_rmse",
+    "error_by_position",
+    "estimate_memory",
+    "free_run_rmse",
     "fun_rmse",
     "grad_by_lag",
+    "initial_state",
+    "learner_for",
     "load_silverbox",
     "mae",
+    "measure_memory",
     "plot_grad_by_lag",
+    "simulate",
     "simulate_silverbox",
+    "split_windows",
 ]

@@ -1,26 +1,25 @@
-"""The learner: a model, its data, and the training loop with its schedules.
+"""The learner: a model, its data, how it backpropagates through time, and the loop.
 
-The heart of the course is ``Learner.train_epoch``: the whole (truncated) BPTT loop.
-For each batch: if it starts new windows, reset the state (``TbpttResetCB``);
-forward the (sub-)window; loss; backward; step. The stateful model detaches its
-state itself, so the next sub-window's gradients stop at the boundary.
+``Learner.train_epoch`` and ``Learner.one_batch`` are the whole (truncated) BPTT loop, as
+it runs in every mode and with every callback. For each (sub-)batch: callbacks before
+(``TbpttResetCB`` resets the state where new windows start), forward from the carried
+state, loss, backward, step, callbacks after. The model detaches its state after each
+forward pass (``StatefulRNN.forward``): that line is the truncation.
+
+Everything optional (the live table, the memory meter, the budget guard, the non-finite
+stop, gradient clipping, smoke mode) is a callback in ``callbacks.py`` or ``memory/``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-import time
+from pathlib import Path
 
-import matplotlib.pyplot as plt
-import numpy as np
 import torch
-from torch.utils.checkpoint import checkpoint
 
-from .data.windows import DataLoaders, check_sub_seq_len
-from .memory import Bytes, SavedTensorMeter, check_learner_budget
-from .model import StatefulRNN, detach_state
-from .progress import ProgressTable, format_time
-from .smoke import smoke_epochs
+from .bptt import BPTT
+from .data.windows import DataLoaders, Normalizer, WindowDataset, WindowLoader, split_windows
 
 
 # -- losses and metrics (signal units: volts for the Silverbox) ---------------------------
@@ -35,201 +34,86 @@ def fun_rmse(pred: torch.Tensor, targ: torch.Tensor) -> torch.Tensor:
 
 
 def adam(params, lr: float = 1e-3) -> torch.optim.Optimizer:
-    """Adam, with PyTorch's fused kernel where this torch has one for the parameters' device
-    (CUDA; CPU since torch 2.4): the same algorithm, one kernel per step for all parameters
-    instead of several per parameter tensor. Plain Adam otherwise."""
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, ValueError, TypeError):
-        return torch.optim.Adam(params, lr=lr)
+    """Adam; on CPU with PyTorch's for-each kernels (one call per step for all parameters).
 
-
-def _as_record_tensor(x, device) -> torch.Tensor:
-    """A record's signal (T,) or (T, n) as a float32 batch of one: (1, T, n)."""
-    x = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
-    return x.reshape(1, x.shape[0], -1)
+    Not the fused kernel: its first step imports torch._dynamo, seconds that land in the
+    first epoch and in the lab's first click (``benchmarks/epoch_time.py --optimizers``)."""
+    return torch.optim.Adam(list(params), lr=lr, foreach=True)
 
 
 # -- callbacks ----------------------------------------------------------------------------
 class Callback:
-    """Hooks called by the learner. Lower ``order`` runs first."""
+    """Hooks the learner calls, in ``order`` (lower first). ``after_fit`` runs even when
+    ``fit`` stops early (an error, Ctrl-C): put the clean-up there."""
 
     order = 0
 
     def before_fit(self, learn): ...
     def before_epoch(self, learn): ...
     def before_batch(self, learn): ...
+    def after_backward(self, learn): ...
     def after_batch(self, learn): ...
     def after_epoch(self, learn): ...
     def after_fit(self, learn): ...
 
 
 class TbpttResetCB(Callback):
-    """Reset the hidden state whenever a batch starts new windows (training and validation)."""
+    """Forget the past where it ends: the whole state when a batch starts new windows, only
+    the rows whose stream starts a new record (``batch.reset``) in the stream layout."""
 
     order = -10
 
     def before_batch(self, learn):
         if learn.batch.new_window:
             learn.model.reset_state()
+        elif learn.batch.reset is not None and learn.batch.reset.any():
+            learn.model.reset_state(rows=learn.batch.reset)
 
 
-class Recorder(Callback):
-    """Keeps every step's training loss and every epoch's row of the table."""
-
-    order = 50
-
-    def before_fit(self, learn):
-        self.losses, self.lrs, self.epochs = [], [], []
-
-    def after_batch(self, learn):
-        if learn.training:
-            self.losses.append(learn.loss_value)
-            self.lrs.append(learn.opt.param_groups[0]["lr"])
-
-    def after_epoch(self, learn):
-        self.epochs.append(dict(learn.epoch_row))
-
-    def plot_losses(self, ax=None):
-        """Training loss per step and validation loss per epoch."""
-        if ax is None:
-            _, ax = plt.subplots(figsize=(7, 3.5))
-        ax.plot(self.losses, lw=0.8, alpha=0.8, label="train (per step)")
-        if self.epochs:
-            steps_per_epoch = len(self.losses) / len(self.epochs)
-            x = [(i + 1) * steps_per_epoch for i in range(len(self.epochs))]
-            ax.plot(x, [e["valid_loss"] for e in self.epochs], "o-", label="valid (per epoch)")
-        ax.set(xlabel="optimizer step", ylabel="loss", yscale="log")
-        ax.legend()
-        return ax
-
-
-class ProgressCB(Callback):
-    """The live table: one row per epoch, and a bar within the epoch."""
-
-    order = 60
-
-    def before_fit(self, learn):
-        self.table = ProgressTable()
-        self.table.start()
-
-    def after_batch(self, learn):
-        if learn.training:
-            self.table.update_bar(
-                learn.step_in_epoch,
-                learn.steps_per_epoch,
-                f"epoch {learn.epoch + 1}/{learn.n_epoch}",
-            )
-
-    def after_epoch(self, learn):
-        self.table.add_row(learn.epoch_row)
-
-
-class ActMemCB(Callback):
-    """The act_mem column: the largest activation memory of one training step in the epoch.
-
-    It runs training steps inside ``SavedTensorMeter`` (``tbptt_kit.memory``), which adds
-    up the bytes autograd saves for backward, parameters and batch left out. By default
-    only the steps of each epoch's first batch of windows (all its sub-windows): every
-    batch holds windows of the same length and only the last can hold fewer, so the
-    largest step is among them, and metering costs next to nothing. ``all_steps=True``
-    meters every step: each step about 6% slower with oneDNN's LSTM, 30% with PyTorch's
-    native cells (``benchmarks/memory_sweep.py --overhead``).
-    """
-
-    order = 40  # before the Recorder (50) and the table (60) read the row
-
-    def __init__(self, all_steps: bool = False):
-        self.all_steps = all_steps
-
-    def before_fit(self, learn):
-        self.largest, self.batches = 0, 0
-        meter = SavedTensorMeter(exclude=[*learn.model.parameters(), *learn.model.buffers()])
-        step = getattr(learn.forward_backward, "__wrapped__", learn.forward_backward)
-
-        def metered_step(batch):
-            self.batches += batch.new_window  # a new batch of windows starts
-            if not (learn.training and (self.all_steps or self.batches == 1)):
-                return step(batch)
-            with meter.measuring(batch.u, batch.y):
-                loss = step(batch)
-            self.largest = max(self.largest, meter.nbytes)
-            return loss
-
-        metered_step.__wrapped__ = step
-        own = vars(learn).get("forward_backward")  # a step set on the instance, if any
-        self.restore = getattr(own, "__wrapped__", own)
-        learn.forward_backward = metered_step  # this learner's step, measured
-
-    def before_epoch(self, learn):
-        self.largest, self.batches = 0, 0
-
-    def after_epoch(self, learn):
-        row = learn.epoch_row
-        time_cell = row.pop("time", None)
-        row["act_mem"] = Bytes(self.largest)
-        if time_cell is not None:
-            row["time"] = time_cell
-
-    def after_fit(self, learn):
-        if self.restore is None:
-            del learn.forward_backward  # back to the class's own step
-        else:
-            learn.forward_backward = self.restore
-
-
-# -- the learner --------------------------------------------------------------------------
-def _check_positive(name: str, value, kind=(int, float)) -> None:
+def check_positive(name: str, value, kind=(int, float)) -> None:
+    """Raise a TypeError unless ``value`` is a number of ``kind``, a ValueError unless > 0."""
     if isinstance(value, bool) or not isinstance(value, kind):
         raise TypeError(f"{name} must be a positive number, got {value!r}.")
     if not value > 0 or not math.isfinite(value):
         raise ValueError(f"{name} must be > 0 and finite, got {value}.")
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or Inf: training stops instead of printing a table of NaNs."""
-
-
+# -- the learner --------------------------------------------------------------------------
 class Learner:
-    """Trains ``model`` on ``dls``: one optimizer step per (sub-)batch.
+    """Trains ``model`` on ``dls`` as ``bptt`` says: one optimizer step per (sub-)batch.
 
-    loss_func(pred, targ) and metrics(pred, targ) work in the signal's units.
-    n_skip: leave the first n steps of each window out of the loss (warm-up);
-    under TBPTT only the window's first sub-window is affected.
+    loss_func(pred, targ) and metrics(pred, targ) take (n_samples, n_y) in the signal's
+    units. n_skip: leave each window's first n steps out of the loss (a warm-up).
     """
 
     def __init__(
         self,
         dls: DataLoaders,
         model: torch.nn.Module,
+        bptt: BPTT | None = None,
         loss_func=mae,
         metrics=(),
         n_skip: int = 0,
         opt_func=adam,
         cbs=(),
         seed: int | None = None,
-        progress: bool = True,
-        max_memory=None,
     ):
+        self.bptt = bptt or BPTT()
+        self.bptt.check_loaders(dls)
+        first_len = dls.sub_seq_len or dls.win_sz
         if isinstance(n_skip, bool) or not isinstance(n_skip, int) or n_skip < 0:
             raise ValueError(f"n_skip must be an int >= 0, got {n_skip!r}.")
-        first_len = dls.sub_seq_len or dls.win_sz
         if n_skip >= first_len:
             raise ValueError(
                 f"n_skip={n_skip} leaves nothing of the first (sub-)window of {first_len} steps: "
                 f"choose n_skip < {first_len}."
             )
         self.dls, self.model, self.loss_func = dls, model, loss_func
-        self.metrics, self.n_skip, self.opt_func, self.seed = list(metrics), n_skip, opt_func, seed
-        self.recorder = Recorder()
-        self.cbs = [self.recorder, *cbs] + ([ProgressCB()] if progress else [])
-        self.training = False
-        self.max_memory = max_memory  # budget for fit: bytes, "2 GiB", or None (default)
+        self.metrics, self.n_skip, self.opt_func = list(metrics), n_skip, opt_func
+        self.cbs, self.training, self.opt = list(cbs), False, None
         if seed is not None:
             dls.train.generator.manual_seed(seed)
 
-    # -- callbacks --
     def add_cb(self, cb: Callback) -> Learner:
         self.cbs.append(cb)
         return self
@@ -238,49 +122,41 @@ class Learner:
         self.cbs = [cb for cb in self.cbs if not isinstance(cb, cb_type)]
         return self
 
-    def _call(self, event: str) -> None:
-        for cb in sorted(self.cbs, key=lambda cb: cb.order):  # a handful: cheap
+    def __call__(self, event: str) -> None:
+        """Run ``event`` (e.g. "before_batch") on every callback, in order."""
+        for cb in sorted(self.cbs, key=lambda cb: cb.order):
             getattr(cb, event)(self)
 
-    # -- one step and one epoch: the (truncated) BPTT loop --
-    def loss_on(self, pred: torch.Tensor, batch) -> torch.Tensor:
-        """The loss of one (sub-)batch, leaving out the window's first n_skip steps."""
-        skip = self.n_skip if batch.sub_idx == 0 else 0
-        return self.loss_func(pred[:, skip:], batch.y[:, skip:])
-
-    def forward_backward(self, batch) -> torch.Tensor:
-        """Forward one (sub-)batch, compute its loss, backpropagate; returns the loss.
-
-        The stateful model starts from the state the previous sub-window left,
-        detached, so the gradient stops at this sub-window's first step.
-        """
-        pred = self.model(batch.u)
-        loss = self.loss_on(pred, batch)
-        loss.backward()
-        return loss
-
-    def train_epoch(self) -> float:
-        """One pass over the training (sub-)batches; returns the mean training loss."""
-        self.model.train()
-        self.training, total = True, 0.0
-        for step, batch in enumerate(self.dls.train, start=1):
-            self.batch, self.step_in_epoch = batch, step
-            self._call("before_batch")  # TbpttResetCB: reset the state at a new window
-            self.opt.zero_grad()
-            self.loss = self.forward_backward(batch)  # forward, loss, backward
+    # -- the (truncated) BPTT loop: one (sub-)batch, one epoch --
+    def one_batch(self) -> None:
+        """Forward ``self.batch`` from the carried state, its loss; in training, backward and step."""
+        self.pred = self.bptt.forward(self.model, self.batch.u)
+        self.loss = self.loss_func(*self.kept(self.pred, self.batch))
+        if self.training:
+            self.loss.backward()
+            self("after_backward")  # e.g. clip the gradients
             self.opt.step()
             self.sched.step()
-            self.loss_value = self.loss.item()
-            if not math.isfinite(self.loss_value):
-                raise TrainingDiverged(
-                    f"The training loss became {self.loss_value} at epoch {self.epoch + 1}, "
-                    f"step {step}: training stopped. Try a smaller lr "
-                    f"(this run used lr={self.lr})."
-                )
-            total += self.loss_value
-            self._call("after_batch")
+            self.opt.zero_grad()
+
+    def train_epoch(self) -> None:
+        """Every (sub-)batch of the training loader, sub-windows in time order."""
+        self.training = True
+        self.model.train()
+        for self.step_in_epoch, self.batch in enumerate(self.dls.train):
+            self("before_batch")  # TbpttResetCB: new windows start -> reset the state
+            self.one_batch()
+            self("after_batch")  # the recorder, the progress bar, the non-finite stop, ...
         self.training = False
-        return total / self.steps_per_epoch
+
+    def kept(self, pred: torch.Tensor, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pred, targ) as (n_samples, n_y): the window's first n_skip steps and padded
+        steps (``batch.mask``) left out."""
+        skip = self.n_skip if batch.sub_idx == 0 else 0
+        pred, targ = pred[:, skip:], batch.y[:, skip:]
+        if batch.mask is not None:
+            return pred[batch.mask[:, skip:]], targ[batch.mask[:, skip:]]
+        return pred.flatten(0, 1), targ.flatten(0, 1)
 
     # -- fitting --
     def fit(self, n_epoch: int, lr: float = 3e-3, make_sched=None) -> None:
@@ -288,26 +164,25 @@ class Learner:
 
         make_sched(opt, total_steps) -> a torch LR scheduler, stepped after every optimizer step.
         """
-        _check_positive("n_epoch", n_epoch, int)
-        _check_positive("lr", lr)
-        n_epoch = smoke_epochs(n_epoch)  # 1 in smoke mode (TBPTT_KIT_SMOKE=1), for CI
-        self.n_epoch, self.lr = n_epoch, lr
-        self.steps_per_epoch = len(self.dls.train)
-        check_learner_budget(self, self.max_memory)  # refuse, before allocating, what cannot fit
-        self.opt = self.opt_func(self.model.parameters(), lr=lr)
-        make_sched = make_sched or (lambda opt, total: torch.optim.lr_scheduler.ConstantLR(opt, 1))
-        self.sched = make_sched(self.opt, n_epoch * self.steps_per_epoch)
-        self._call("before_fit")
-        for self.epoch in range(n_epoch):
-            start = time.perf_counter()
-            self._call("before_epoch")
-            train_loss = self.train_epoch()
-            valid = self.validate()
-            self.epoch_row = {"epoch": self.epoch, "train_loss": train_loss, "valid_loss": valid[0]}
-            self.epoch_row.update({m.__name__: v for m, v in zip(self.metrics, valid[1:])})
-            self.epoch_row["time"] = format_time(time.perf_counter() - start)
-            self._call("after_epoch")
-        self._call("after_fit")
+        check_positive("n_epoch", n_epoch, int)
+        check_positive("lr", lr)
+        self.n_epoch, self.lr, self.steps_per_epoch = n_epoch, lr, len(self.dls.train)
+        try:
+            self("before_fit")  # may refuse (the budget guard) or shorten (smoke mode)
+            self.opt = self.opt_func(self.model.parameters(), lr=lr)
+            make_sched = make_sched or (
+                lambda opt, total: torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+            )
+            self.sched = make_sched(self.opt, self.n_epoch * self.steps_per_epoch)
+            for self.epoch in range(self.n_epoch):
+                self("before_epoch")
+                self.train_epoch()
+                self.valid_scores = self.validate()
+                self("after_epoch")
+        finally:  # also after Ctrl-C: out of training mode, every callback cleaned up
+            self.training = False
+            self.model.eval()
+            self("after_fit")
 
     def fit_flat_cos(self, n_epoch: int, lr: float = 3e-3, pct_start: float = 0.75) -> None:
         """Constant LR for the first ``pct_start`` of the steps, then a cosine down to zero."""
@@ -336,24 +211,26 @@ class Learner:
             ),
         )
 
-    # -- evaluation --
+    # -- evaluation: the same loop, no backward --
     @torch.no_grad()
-    def predict(self, dl=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Predictions and targets over a loader (valid by default), n_skip steps left out.
-
-        Returns two tensors of shape (n_samples, n_y). Under TBPTT the state is
-        carried across the sub-windows of a window, as in training.
-        """
-        dl = dl or self.dls.valid
+    def predict(self, dl=None, whole_windows: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predictions and targets over a loader (valid by default), as (n_samples, n_y)
+        with n_skip steps left out; ``whole_windows=True``: as (n_windows, win_sz, n_y),
+        nothing left out. The state is carried across sub-windows, as in training."""
+        self.training = False
         self.model.eval()
         preds, targs = [], []
-        for batch in dl:
-            self.batch = batch
-            self._call("before_batch")
-            pred = self.model(batch.u)
-            skip = self.n_skip if batch.sub_idx == 0 else 0
-            preds.append(pred[:, skip:].reshape(-1, pred.shape[-1]))
-            targs.append(batch.y[:, skip:].reshape(-1, pred.shape[-1]))
+        for self.batch in dl or self.dls.valid:
+            self("before_batch")
+            self.one_batch()
+            self("after_batch")
+            pred, targ = (
+                (self.pred, self.batch.y) if whole_windows else self.kept(self.pred, self.batch)
+            )
+            if whole_windows and self.batch.sub_idx > 0:  # the window goes on: join in time
+                pred, targ = torch.cat([preds.pop(), pred], 1), torch.cat([targs.pop(), targ], 1)
+            preds.append(pred)
+            targs.append(targ)
         return torch.cat(preds), torch.cat(targs)
 
     def validate(self, dl=None) -> list[float]:
@@ -361,242 +238,59 @@ class Learner:
         pred, targ = self.predict(dl)
         return [float(f(pred, targ)) for f in [self.loss_func, *self.metrics]]
 
-    def initial_state(self, u_init, y_init, n_iter: int = 100, lr: float = 0.05):
-        """The hidden state that best explains the first measured outputs of a record.
-
-        u_init (n,) or (n, n_u), y_init (n,) or (n, n_y), in the signal's units. Starting from
-        zeros, Adam adjusts the state alone (the weights stay fixed) so that the model, run
-        over u_init from that state, reproduces y_init (mean squared error). Cost: n_iter
-        forward and backward passes over n steps. The Silverbox benchmark allows n = 50.
-        """
+    def run_windows(self, u: torch.Tensor, y: torch.Tensor, backward: bool = True, each=None):
+        """Run one batch of whole windows u (bs, win_sz, n_u), y (bs, win_sz, n_y) through
+        this learner's own step: cut into its sub-windows in time order, state reset at the
+        start, callbacks run; ``backward`` after each sub-window, but no optimizer step.
+        ``each()``: a context manager entered around each sub-window (e.g. a memory meter).
+        Returns the predictions (bs, win_sz, n_y), graph attached as the mode attaches it.
+        The model's state and gradients are left as they were found."""
         model = self.model
-        device = next(model.parameters()).device
-        u = _as_record_tensor(u_init, device)
-        y = _as_record_tensor(y_init, device)
-        shape = (model.num_layers, 1, model.hidden_size)
-        parts = [torch.zeros(shape, device=device, requires_grad=True)]
-        if model.rnn_type == "lstm":
-            parts.append(torch.zeros(shape, device=device, requires_grad=True))  # (h, c)
-        opt = torch.optim.Adam(parts, lr=lr)
-        model.eval()
-        model.requires_grad_(False)
+        saved = (model.training, model.hidden_state, model.past_u)
+        grads = [p.grad for p in model.parameters()]
+        for p in model.parameters():
+            p.grad = None
+        self.training, preds = False, []
+        model.train()
         try:
-            for _ in range(n_iter):
-                state = tuple(parts) if len(parts) == 2 else parts[0]
-                loss = ((model.forward_from(u, state)[0] - y) ** 2).mean()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+            for self.batch in split_windows(u, y, self.bptt.loader_sub_seq_len):
+                with each() if each else contextlib.nullcontext():
+                    self("before_batch")
+                    self.one_batch()
+                    if backward:
+                        self.loss.backward()
+                    self("after_batch")
+                preds.append(self.pred)
         finally:
-            model.requires_grad_(True)
-        return detach_state(tuple(parts) if len(parts) == 2 else parts[0])
+            model.train(saved[0])
+            model.hidden_state, model.past_u = saved[1], saved[2]
+            for p, g in zip(model.parameters(), grads):
+                p.grad = g
+        return torch.cat(preds, dim=1)
 
-    @torch.no_grad()
-    def simulate(self, record, n_init: int = 50) -> np.ndarray:
-        """Free-run simulation of a whole record: -> y (T, n_y), in the signal's units.
+    # -- save and load: state dicts only --
+    def save(self, path) -> Path:
+        """Write the model's weights and buffers (a state dict) to ``path``; returns it."""
+        path = Path(path)
+        torch.save({"model": self.model.state_dict(), "bptt": self.bptt.label}, path)
+        return path
 
-        ``record``: the input u (T,) or (T, n_u), run from a zero state; or a pair (u, y),
-        whose first ``n_init`` measured outputs set the initial state (``initial_state``),
-        as the benchmark allows. Either way the model sees only u after that.
-        """
-        u, y = record if isinstance(record, tuple) else (record, None)
-        state = None
-        if y is not None and n_init > 0:
-            with torch.enable_grad():
-                state = self.initial_state(u[:n_init], y[:n_init])
-        self.model.eval()
-        param = next(self.model.parameters())
-        y_hat, _ = self.model.forward_from(_as_record_tensor(u, param.device), state)
-        return y_hat[0].cpu().numpy()
-
-    def test_rmse(self, n_init: int = 50) -> dict[str, float]:
-        """Free-run RMSE on each test record, in mV, scored on y[n_init:] (the benchmark's score).
-
-        The first ``n_init`` measured outputs set the initial state; the model sees only u.
-        """
-        scores = {}
-        for name, (u, y) in self.dls.test.items():
-            y_hat = self.simulate((u, y), n_init)
-            err = y_hat[n_init:] - np.asarray(y, dtype=np.float32).reshape(len(y), -1)[n_init:]
-            scores[name] = float(np.sqrt(np.mean(err**2)) * 1000)
-        return scores
-
-    # -- pictures --
-    @torch.no_grad()
-    def show_results(self, max_n: int = 2) -> None:
-        """Target against prediction for the first ``max_n`` validation windows."""
-        ds = self.dls.valid.ds
-        u, y = ds[list(range(min(max_n, len(ds))))]
-        self.model.eval()
-        pred, _ = self.model.forward_from(u.to(next(self.model.parameters()).device))
-        fig, axes = plt.subplots(len(u), 1, figsize=(8, 2.4 * len(u)), squeeze=False)
-        t = np.arange(u.shape[1])
-        for i, ax in enumerate(axes[:, 0]):
-            ax.plot(t, y[i, :, 0].numpy(), label="target", lw=1.5)
-            ax.plot(t, pred[i, :, 0].cpu().numpy(), "--", label="prediction", lw=1.2)
-            if self.dls.sub_seq_len:
-                for b in range(self.dls.sub_seq_len, u.shape[1], self.dls.sub_seq_len):
-                    ax.axvline(b, color="grey", lw=0.5, alpha=0.5)
-            ax.set(ylabel="y", title=f"validation window {i}")
-        axes[-1, 0].set_xlabel("time step")
-        axes[0, 0].legend(loc="upper right")
-        fig.tight_layout()
-        plt.show()
-
-    def plot_losses(self) -> None:
-        self.recorder.plot_losses()
-        plt.show()
+    def load(self, path) -> Learner:
+        """Read weights written by ``save`` (never unpickles arbitrary objects)."""
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.model.reset_state()
+        return self
 
 
-class TbpttLearner(Learner):
-    """A Learner for truncated BPTT: stateful model, state reset at every new window."""
-
-    def __init__(self, dls: DataLoaders, model: torch.nn.Module, *args, cbs=(), **kwargs):
-        if not any(isinstance(cb, TbpttResetCB) for cb in cbs):
-            cbs = [TbpttResetCB(), *cbs]
-        super().__init__(dls, model, *args, cbs=cbs, **kwargs)
-
-
-class CheckpointedLearner(Learner):
-    """Full BPTT with activation checkpointing over chunks of ``chunk_len`` steps.
-
-    The gradient is exactly full BPTT's. Memory: only the hidden states at chunk
-    boundaries and one chunk's activations at a time, instead of every step's.
-    Cost: the forward pass runs twice (once more, chunk by chunk, during backward).
-    """
-
-    def __init__(self, dls: DataLoaders, model: torch.nn.Module, chunk_len: int, **kwargs):
-        check_sub_seq_len(dls.win_sz, chunk_len)
-        self.chunk_len = chunk_len
-        super().__init__(dls, model, **kwargs)
-
-    def forward_backward(self, batch) -> torch.Tensor:
-        hidden_state, preds = None, []
-        for t in range(0, batch.u.shape[1], self.chunk_len):
-            chunk = batch.u[:, t : t + self.chunk_len]
-            y, hidden_state = checkpoint(
-                self.model.forward_from, chunk, hidden_state, use_reentrant=False
-            )
-            preds.append(y)
-        loss = self.loss_on(torch.cat(preds, dim=1), batch)
-        loss.backward()
-        return loss
-
-
-class TbpttK1K2Learner(TbpttLearner):
-    """TBPTT(k1, k2): every k1 steps, backpropagate through the last k2 steps (k2 >= k1).
-
-    The loaders hand out sub-windows of k1 = ``sub_seq_len`` steps. Each step re-runs the
-    forward pass over the k2 - k1 steps before the sub-window (kept as ``history``),
-    starting from the detached state at the history's start, so the loss of the newest
-    step reaches exactly k2 steps back. k1 == k2 is plain TBPTT. Forward work grows by
-    k2 / k1; activation memory by the same factor.
-    """
-
-    def __init__(self, dls: DataLoaders, model: torch.nn.Module, bptt_len: int, **kwargs):
-        k1 = dls.sub_seq_len
-        if isinstance(bptt_len, bool) or not isinstance(bptt_len, int) or bptt_len < k1:
-            raise ValueError(
-                f"bptt_len={bptt_len!r} must be an int >= sub_seq_len={k1} (k2 >= k1)."
-            )
-        self.bptt_len, self.history = bptt_len, None
-        super().__init__(dls, model, **kwargs)
-
-    def forward_backward(self, batch) -> torch.Tensor:
-        if batch.new_window or self.history is None:
-            self.history = batch.u[:, :0]  # nothing before the window's start
-        span = torch.cat([self.history, batch.u], dim=1)  # at most k2 steps
-        keep = min(self.bptt_len - batch.u.shape[1], span.shape[1])  # history for next time
-        cut = span.shape[1] - keep
-        hidden_state = self.model.state_for(span)  # state at the span's start, detached
-        preds, mid_state = [], hidden_state
-        if cut > 0:  # steps that drop out of the next span
-            y, mid_state = self.model.forward_from(span[:, :cut], hidden_state)
-            preds.append(y)
-        if keep > 0:  # steps that stay as history
-            preds.append(self.model.forward_from(span[:, cut:], mid_state)[0])
-        pred = torch.cat(preds, dim=1)
-        loss = self.loss_on(pred[:, -batch.u.shape[1] :], batch)
-        loss.backward()
-        self.model.hidden_state = detach_state(mid_state)  # the state at the next span's start
-        self.history = span[:, cut:]
-        return loss
-
-
-BPTT_MODES = ("full", "truncated", "checkpointed")
-
-
-def RNNLearner(
-    dls: DataLoaders,
-    rnn_type: str = "lstm",
-    hidden_size: int = 40,
-    num_layers: int = 1,
-    sub_seq_len: int | None = None,
-    metrics=(),
-    loss_func=mae,
-    n_skip: int = 0,
-    seed: int | None = None,
-    cbs=(),
-    progress: bool = True,
-    bptt: str | None = None,
-    bptt_len: int | None = None,
-    act_mem: bool = True,
-    max_memory=None,
-) -> Learner:
-    """A learner around a fresh ``StatefulRNN``; ``bptt`` picks how gradients flow back in time.
-
-    - "full" (default without ``sub_seq_len``): backpropagate through each whole window.
-    - "truncated" (default with ``sub_seq_len``): a ``TbpttLearner`` with ``TbpttResetCB``;
-      ``dls`` must hand out sub-windows of the same length (``create_dls_*(sub_seq_len=...)``).
-      With ``bptt_len=k2``: TBPTT(k1=sub_seq_len, k2), see ``TbpttK1K2Learner``.
-    - "checkpointed": exact full BPTT, activation checkpointing over chunks of
-      ``sub_seq_len``; ``dls`` hands out whole windows.
-
-    act_mem: add the table's act_mem column (``ActMemCB``): the activation memory of the
-    epoch's largest training step. max_memory: the budget ``fit`` checks the predicted
-    activation memory against (bytes or "2 GiB"; None: 80% of the free memory); a run
-    over budget is refused before anything is allocated.
-    """
-    bptt = bptt or ("full" if sub_seq_len is None else "truncated")
-    if bptt not in BPTT_MODES:
-        raise ValueError(f"bptt={bptt!r} is unknown: choose one of {BPTT_MODES}.")
-    if bptt != "full" and sub_seq_len is None:
-        raise ValueError(f"bptt={bptt!r} needs sub_seq_len (the chunk length), got None.")
-    if sub_seq_len is not None:
-        check_sub_seq_len(dls.win_sz, sub_seq_len)
-    expected = sub_seq_len if bptt == "truncated" else None  # what the loaders must hand out
-    if dls.sub_seq_len != expected:
-        got = f"sub-windows of {dls.sub_seq_len}" if dls.sub_seq_len else "whole windows"
-        want = f"sub-windows of {expected}" if expected else "whole windows"
-        raise ValueError(
-            f"RNNLearner(bptt={bptt!r}, sub_seq_len={sub_seq_len}) needs loaders that hand out "
-            f"{want}, but these hand out {got}: create the loaders with "
-            f"sub_seq_len={expected} (valid here: {dls.sub_seq_len})."
-        )
-    if bptt_len is not None and bptt != "truncated":
-        raise ValueError(f"bptt_len={bptt_len} needs bptt='truncated' and sub_seq_len.")
-    if seed is not None:
-        torch.manual_seed(seed)
-    model = StatefulRNN(
-        dls.n_u,
-        dls.n_y,
-        rnn_type,
-        hidden_size,
-        num_layers,
-        dls.norm,
-        stateful=bptt == "truncated",
-    )
-    model.to(dls.train.device)
-    if act_mem:
-        cbs = [*cbs, ActMemCB()]
-    kwargs = dict(
-        loss_func=loss_func, metrics=metrics, n_skip=n_skip, seed=seed, cbs=cbs, progress=progress
-    )
-    kwargs["max_memory"] = max_memory
-    if bptt == "checkpointed":
-        return CheckpointedLearner(dls, model, chunk_len=sub_seq_len, **kwargs)
-    if bptt_len is not None:
-        return TbpttK1K2Learner(dls, model, bptt_len=bptt_len, **kwargs)
-    if bptt == "truncated":
-        return TbpttLearner(dls, model, **kwargs)
-    return Learner(dls, model, **kwargs)
+def learner_for(model, u: torch.Tensor, y: torch.Tensor, bptt: BPTT | None = None, loss_func=mae):
+    """A learner around ``model`` whose loaders hold exactly the windows u (bs, win_sz, n_u),
+    y (bs, win_sz, n_y), backpropagating as ``bptt`` says (None: full BPTT). For measuring
+    a bare model with the learner's own step."""
+    bptt = bptt or BPTT()
+    records = [(u_i.detach().cpu().numpy(), y_i.detach().cpu().numpy()) for u_i, y_i in zip(u, y)]
+    ds = WindowDataset(records, win_sz=u.shape[1], stp_sz=u.shape[1])
+    loader = WindowLoader(ds, len(records), sub_seq_len=bptt.loader_sub_seq_len, device=u.device)
+    norm = Normalizer(*(torch.zeros(1), torch.ones(1)) * 2)  # unused: the model has its own
+    dls = DataLoaders(loader, loader, {}, norm)
+    return Learner(dls, model, bptt, loss_func, cbs=[TbpttResetCB()])

@@ -140,31 +140,6 @@ def plot_lab_losses(losses, earlier: dict | None = None, title: str = "", figsiz
 
 
 # -- state bleeding (notebook 06) ----------------------------------------------------------
-def error_by_position(learn, dl=None) -> np.ndarray:
-    """RMSE at each step of the window (shape (win_sz,)), over the validation windows,
-    predicted the way the learner predicts: (sub-)batch by (sub-)batch, its callbacks run.
-
-    With ``TbpttResetCB`` every window starts from a zero state; without it, each row of a
-    batch starts from the state the same row of the previous batch left: another window's.
-    No steps are left out (unlike ``validate`` with ``n_skip``): the start is the point.
-    """
-    import torch
-
-    dl = dl or learn.dls.valid
-    learn.model.eval()
-    total, count, pieces = None, 0, []
-    with torch.no_grad():
-        for batch in dl:
-            learn.batch = batch
-            learn._call("before_batch")
-            pieces.append((learn.model(batch.u) - batch.y).pow(2).mean(-1))  # (bs, seq)
-            if batch.sub_idx == dl.n_sub - 1:  # a whole batch of windows is done
-                window = torch.cat(pieces, dim=1)
-                total = window.sum(0) if total is None else total + window.sum(0)
-                count, pieces = count + window.shape[0], []
-    return (total / count).sqrt().cpu().numpy()
-
-
 def plot_error_by_position(curves: dict, first: int | None = None, ax=None, units: str = ""):
     """RMSE against the step within the window, one line per label -> ``error_by_position``
     array; ``first`` shows only the first steps, where the starting state matters."""

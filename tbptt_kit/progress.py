@@ -10,6 +10,8 @@ import html
 import sys
 import time
 
+from .table import Table
+
 
 def in_notebook() -> bool:
     """True inside a Jupyter kernel (JupyterLab, Notebook, VS Code, Colab)."""
@@ -95,14 +97,6 @@ class ProgressTable:
                 f"<span>{html.escape(self.bar)}</span>"
             )
         if self.rows:
-            head = "".join(f"<th>{html.escape(str(k))}</th>" for k in self.rows[0])
-            body = "".join(
-                "<tr>" + "".join(f"<td>{format_value(v)}</td>" for v in r.values()) + "</tr>"
-                for r in self.rows
-            )
-            parts.append(
-                '<table border="1" class="dataframe"><thead><tr style="text-align: left;">'
-                f"{head}</tr></thead><tbody>{body}</tbody></table>"
-            )
+            parts.append(Table(self.rows)._repr_html_())
         parts.append("</div>")
         return "".join(parts)

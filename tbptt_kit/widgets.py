@@ -22,9 +22,10 @@ import numpy as np
 
 from .data.silverbox import create_dls_silverbox
 from .data.windows import nearest_divisors
-from .learner import Callback, RNNLearner, fun_rmse
+from .learner import Callback, fun_rmse
 from .memory import SavedTensorMeter, check_budget, estimate_memory, format_bytes
 from .plots import plot_lab_losses, plot_windows, window_starts
+from .rnn_learner import RNNLearner
 
 
 def _slider(description: str, value: int, lo: int, hi: int, step: int = 1) -> widgets.IntSlider:
@@ -196,7 +197,7 @@ class _LiveCB(Callback):
     def after_batch(self, learn):
         if not learn.training:
             return
-        self.losses.append(learn.loss_value)
+        self.losses.append(learn.loss.item())
         if self._measuring is not None:
             self._measuring.__exit__(None, None, None)
             self._measuring = None

@@ -1,12 +1,12 @@
 """Three ways to backpropagate: full, truncated (incl. TBPTT(k1, k2)) and checkpointed."""
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
 
-from tbptt_kit import RNNLearner, create_dls
-from tbptt_kit.data.windows import Batch
-from tbptt_kit.learner import CheckpointedLearner, TbpttK1K2Learner, TbpttLearner
+from tbptt_kit import BPTT, Callback, RNNLearner, create_dls
 
 
 def record(n=3000, seed=0):
@@ -21,15 +21,20 @@ def make_dls(win_sz=200, sub_seq_len=None, bs=4):
     )
 
 
+class KeepGrads(Callback):
+    """Keeps the parameters' gradients after each (sub-)batch."""
+
+    def after_batch(self, learn):
+        self.grads = [p.grad.clone() for p in learn.model.parameters()]
+
+
 def grads_of_first_batch(lrn):
-    """Gradients after all (sub-)batches of the first batch of windows."""
-    lrn._call("before_fit")
-    batches = iter(lrn.dls.train)
-    for _ in range(lrn.dls.train.n_sub):
-        lrn.batch = next(batches)
-        lrn._call("before_batch")
-        lrn.forward_backward(lrn.batch)
-    return [p.grad.clone() for p in lrn.model.parameters()]
+    """Gradients after all (sub-)batches of the first batch of windows, the learner's own step."""
+    keep = KeepGrads()
+    lrn.add_cb(keep)
+    u, y = lrn.dls.train.ds[list(range(lrn.dls.train.bs))]
+    lrn.run_windows(u, y)
+    return keep.grads
 
 
 @pytest.mark.parametrize("rnn_type", ["lstm", "gru", "rnn"])
@@ -38,7 +43,7 @@ def test_checkpointed_gradient_equals_full_bptt(rnn_type):
     ckpt = RNNLearner(
         make_dls(), rnn_type, 16, sub_seq_len=50, bptt="checkpointed", seed=0, progress=False
     )
-    assert isinstance(ckpt, CheckpointedLearner)
+    assert ckpt.bptt == BPTT("checkpointed", 50) and full.bptt == BPTT("full")
     for g_full, g_ckpt in zip(grads_of_first_batch(full), grads_of_first_batch(ckpt)):
         rel = (g_full - g_ckpt).norm() / g_full.norm()
         assert rel < 1e-5
@@ -49,7 +54,7 @@ def test_tbptt_k1_k2_with_k1_equal_k2_is_plain_tbptt():
     k1k2 = RNNLearner(
         make_dls(sub_seq_len=50), "lstm", 16, sub_seq_len=50, bptt_len=50, seed=0, progress=False
     )
-    assert type(plain) is TbpttLearner and isinstance(k1k2, TbpttK1K2Learner)
+    assert plain.bptt == BPTT("truncated", 50) and k1k2.bptt == BPTT("truncated", 50, 50)
     for g1, g2 in zip(grads_of_first_batch(plain), grads_of_first_batch(k1k2)):
         assert torch.equal(g1, g2)
 
@@ -69,13 +74,13 @@ def test_tbptt_k1_k2_gradient_reaches_exactly_k2_steps_back(k1, k2):
     )  # last step only
     u = torch.randn(2, 200, 1, requires_grad=True)
     y = torch.zeros(2, 200, 1)
-    for i in range(200 // k1):
-        t = slice(i * k1, (i + 1) * k1)
-        batch = Batch(u[:, t], y[:, t], new_window=i == 0, sub_idx=i)
-        if i == 0:
-            lrn.model.reset_state()
-        u.grad = None
-        lrn.forward_backward(batch)
+
+    @contextlib.contextmanager
+    def only_this_sub_window():
+        u.grad = None  # keep the gradient of the last sub-window's loss alone
+        yield
+
+    lrn.run_windows(u, y, each=only_this_sub_window)
     end = 200  # the loss is the last step's: it sees steps end - k2 ... end - 1
     reached = (u.grad[:, :, 0].abs().sum(0) > 0).nonzero().flatten()
     assert reached.min().item() == end - k2

@@ -29,6 +29,7 @@ def make_dls(sub_seq_len=None):
         win_sz=40,
         stp_sz=20,
         sub_seq_len=sub_seq_len,
+        units=("mV", 1e3),
     )
 
 
@@ -49,7 +50,8 @@ def test_one_row_per_configuration_with_the_reported_columns():
         "bptt",
         "epochs",
         "steps",
-        "valid_rmse",
+        "samples",
+        "valid_mV",
         "test_rec_mV",
         "time_s",
         "cpu_s",
@@ -61,9 +63,10 @@ def test_one_row_per_configuration_with_the_reported_columns():
         2 * n_batches,
         8 * n_batches,
     ]
-    assert all(row["valid_rmse"] > 0 and row["time_s"] > 0 for row in table)
+    assert [row["samples"] for row in table] == [2 * 24 * 40, 2 * 24 * 40, 2 * 24 * 40, 2 * 24 * 40]
+    assert all(row["valid_mV"] > 0 and row["time_s"] > 0 for row in table)
     # checkpointing changes memory and time, never the gradient: the same training
-    assert table[2]["valid_rmse"] == pytest.approx(table[0]["valid_rmse"], rel=1e-4)
+    assert table[2]["valid_mV"] == pytest.approx(table[0]["valid_mV"], rel=1e-4)
 
 
 def test_equal_steps_trains_fewer_epochs_not_shorter_ones():
@@ -95,7 +98,7 @@ def test_memory_columns():
 def test_a_diverging_run_gets_a_nan_row():
     with pytest.warns(UserWarning, match="became nan"):
         table = run([{"name": "bad"}], n_epoch=1, loss_func=lambda p, t: p.sum() * math.nan)
-    assert math.isnan(table[0]["valid_rmse"])
+    assert math.isnan(table[0]["valid_mV"])
 
 
 def test_table_renderings():

@@ -21,7 +21,11 @@ def dls_factory():
     def make(sub_seq_len=None, **kw):
         args = {"bs": 8, "win_sz": 100, "stp_sz": 20, "sub_seq_len": sub_seq_len} | kw
         return create_dls(
-            (u[:2400], y[:2400]), (u[2400:], y[2400:]), {"test": (u[2400:], y[2400:])}, **args
+            (u[:2400], y[:2400]),
+            (u[2400:], y[2400:]),
+            {"test": (u[2400:], y[2400:])},
+            units=("mV", 1e3),
+            **args,
         )
 
     return make
@@ -132,7 +136,8 @@ def test_simulate_and_test_rmse_in_millivolts(dls_factory):
     assert lrn.simulate(u).shape == (len(u), 1)
     y_hat = lrn.simulate((u, y))  # the first 50 outputs set the initial state
     rmse = lrn.test_rmse()["test"]
-    expected = np.sqrt(np.mean((y_hat[50:] - y[50:]) ** 2)) * 1000
+    assert y_hat.shape == (len(y), 1)  # (T, n_y): compare with y as (T, 1), never broadcast
+    expected = np.sqrt(np.mean((y_hat[50:] - y.reshape(-1, 1)[50:]) ** 2)) * 1000
     assert rmse == pytest.approx(expected, rel=1e-5)
 
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from tbptt_kit import RNNLearner, create_dls
-from tbptt_kit.lens import bptt_label, grad_by_lag, learner_bptt, plot_grad_by_lag
+from tbptt_kit import BPTT, RNNLearner, create_dls
+from tbptt_kit.lens import grad_by_lag, plot_grad_by_lag
 from tbptt_kit.model import StatefulRNN
 
 matplotlib.use("Agg")
@@ -63,29 +63,32 @@ def test_training_and_the_model_path_agree():
     ]
     for kw in cases:
         learn = learner(**kw)
-        mode, sub, k2 = learner_bptt(learn)
         u, y = learn.dls.valid.ds[list(range(4))]
         by_training = grad_by_lag(learn)
-        by_model = grad_by_lag(learn.model, (u, y), mode, sub, k2, loss_func=learn.loss_func)
+        by_model = grad_by_lag(learn.model, (u, y), learn.bptt, loss_func=learn.loss_func)
         np.testing.assert_allclose(by_model, by_training, rtol=1e-5, err_msg=str(kw))
 
 
 def test_the_learner_is_left_as_found():
     learn = learner(sub_seq_len=10, bptt_len=30)
     for batch in list(learn.dls.train)[:3]:  # mid-window: a state, a history, gradients
-        learn.forward_backward(batch)
+        learn.batch = batch
+        learn("before_batch")
+        learn.one_batch()
+        learn.loss.backward()
     params = [p.detach().clone() for p in learn.model.parameters()]
     state, grads = learn.model.hidden_state, [p.grad.clone() for p in learn.model.parameters()]
-    loss_func, history = learn.loss_func, learn.history
+    loss_func, history = learn.loss_func, learn.model.past_u
+    assert history is not None
     grad_by_lag(learn)
-    assert learn.loss_func is loss_func and learn.history is history
+    assert learn.loss_func is loss_func and learn.model.past_u is history
     assert learn.model.hidden_state is state
     for p, before, g in zip(learn.model.parameters(), params, grads):
         assert torch.equal(p, before) and torch.equal(p.grad, g)
 
 
 def test_another_mode_on_a_learners_model():
-    g = grad_by_lag(learner(), mode="truncated", sub_seq_len=15)
+    g = grad_by_lag(learner(), bptt=BPTT.of(sub_seq_len=15))
     assert np.all(g[:15] > 0) and np.all(g[15:] == 0)
 
 
@@ -96,17 +99,17 @@ def test_bare_model_needs_a_batch_and_a_known_mode():
     with pytest.raises(ValueError, match="needs a batch"):
         grad_by_lag(model)
     with pytest.raises(ValueError, match="unknown"):
-        grad_by_lag(model, (u, u), mode="sideways")
+        grad_by_lag(model, (u, u), BPTT.of(bptt="sideways"))
     with pytest.raises(ValueError, match="needs sub_seq_len"):
-        grad_by_lag(model, (u, u), mode="truncated")
+        grad_by_lag(model, (u, u), BPTT("truncated"))
 
 
 def test_labels():
-    assert bptt_label("full") == "full"
-    assert bptt_label("truncated", 100) == "truncated(100)"
-    assert bptt_label("checkpointed", 100) == "checkpointed(100)"
-    assert bptt_label("truncated", 100, 200) == "TBPTT(100, 200)"
-    assert bptt_label(*learner_bptt(learner(sub_seq_len=10, bptt_len=20))) == "TBPTT(10, 20)"
+    assert BPTT.of().label == "full"
+    assert BPTT.of(100).label == "truncated(100)"
+    assert BPTT.of(100, "checkpointed").label == "checkpointed(100)"
+    assert BPTT.of(100, bptt_len=200).label == "TBPTT(100, 200)"
+    assert learner(sub_seq_len=10, bptt_len=20).bptt.label == "TBPTT(10, 20)"
 
 
 def test_plot_marks_exact_zeros():

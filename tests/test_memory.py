@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from tbptt_kit import RNNLearner, create_dls
-from tbptt_kit.learner import ActMemCB
 from tbptt_kit.memory import (
+    ActMemCB,
     MemoryBudgetExceeded,
     SavedTensorMeter,
     check_budget,
@@ -22,6 +22,7 @@ from tbptt_kit.memory import (
     memory_sweep,
     parse_bytes,
     plot_memory_sweep,
+    predict_step_memory,
 )
 from tbptt_kit.model import StatefulRNN
 
@@ -171,7 +172,8 @@ def test_the_act_mem_column_shows_the_largest_step_of_each_epoch(dls_factory, ca
     measured = measure_memory(learn, peak=False).activation_bytes
     assert [e["act_mem"] for e in learn.recorder.epochs] == [measured, measured]
     assert str(learn.recorder.epochs[0]["act_mem"]) == format_bytes(measured)
-    assert "forward_backward" not in vars(learn)  # the learner's own step again
+    methods = {n for n in dir(type(learn)) if callable(getattr(type(learn), n))}
+    assert not methods & set(vars(learn))  # no method of the learner replaced on the instance
 
 
 def test_act_mem_is_on_by_default_and_can_meter_every_step(dls_factory, capsys):
@@ -196,18 +198,28 @@ def test_fit_refuses_an_over_budget_run_before_allocating_anything(dls_factory):
         learn.fit(1)
     message = str(err.value)
     match = re.fullmatch(
-        r"Predicted activation memory ([\d.]+ MiB) exceeds the budget of 1.0 MiB \(max_memory\)\. "
+        r"Predicted memory of one training step ([\d.]+ MiB) \(activations ([\d.]+ MiB), "
+        r"gradients ([\d.]+ KiB), optimizer state ([\d.]+ KiB), batch ([\d.]+ KiB)\) exceeds "
+        r"the budget of 1.0 MiB \(max_memory\)\. "
         r"Largest sub_seq_len dividing win_sz=1000 that fits: (\d+)\.",
         message,
     )
     assert match, message
-    predicted = estimate_memory("lstm", 40, 1, 8, 1000)
-    assert match.group(1) == format_bytes(predicted)
-    best = int(match.group(2))
-    assert 1000 % best == 0 and estimate_memory("lstm", 40, 1, 8, 1000, best) <= 2**20
+    sizes = dict(rnn_type="lstm", hidden_size=40, num_layers=1, bs=8, win_sz=1000)
+    parts = predict_step_memory(**sizes)
+    assert match.group(2) == format_bytes(estimate_memory("lstm", 40, 1, 8, 1000))
+    n_params = sum(p.numel() for p in learn.model.parameters())
+    assert parts["gradients"] == 4 * n_params and parts["optimizer state"] == 8 * n_params
+    assert match.group(3) == format_bytes(4 * n_params)
+    assert match.group(5) == format_bytes(4 * 8 * 1000 * 2)  # one batch of windows, u and y
+    assert match.group(1) == format_bytes(sum(parts.values()))
+    best = int(match.group(6))
+    assert (
+        1000 % best == 0 and sum(predict_step_memory(**sizes, sub_seq_len=best).values()) <= 2**20
+    )
     bigger = [d for d in range(best + 1, 1001) if 1000 % d == 0]
-    assert estimate_memory("lstm", 40, 1, 8, 1000, bigger[0]) > 2**20
-    assert not hasattr(learn, "opt")  # refused before the optimizer was made
+    assert sum(predict_step_memory(**sizes, sub_seq_len=bigger[0]).values()) > 2**20
+    assert learn.opt is None  # refused before the optimizer was made
     # within budget (or the default budget), it trains
     RNNLearner(dls_factory(), "lstm", 8, progress=False, max_memory="1 GiB").fit(1)
     RNNLearner(dls_factory(), "lstm", 8, progress=False).fit(1)
@@ -215,9 +227,11 @@ def test_fit_refuses_an_over_budget_run_before_allocating_anything(dls_factory):
 
 def test_the_guard_refuses_full_bptt_on_100k_steps_under_binders_2_gib():
     sizes = dict(rnn_type="lstm", hidden_size=40, num_layers=1, bs=16, win_sz=100_000)
-    assert check_budget("2 GiB", **sizes, sub_seq_len=100) < 10 * 2**20
+    # TBPTT: 4.5 MiB of activations, and the batch of windows itself (16 x 100k x 2 floats)
+    assert check_budget("2 GiB", **sizes, sub_seq_len=100) < 4.6 * 2**20 + 16 * 100_000 * 8 + 2**16
     with pytest.raises(
-        MemoryBudgetExceeded, match=r"GiB exceeds the budget of 2.0 GiB .* fits: \d+"
+        MemoryBudgetExceeded,
+        match=r"step 4.4 GiB \(activations 4.4 GiB.*\) exceeds the budget of 2.0 GiB .* fits: \d+",
     ):
         check_budget("2 GiB", **sizes)
 

@@ -91,10 +91,10 @@ def test_sub_seq_len_equal_to_win_sz_gives_the_full_bptt_gradient(rnn_type):
     for sub_seq_len in (None, 100):
         dls = create_dls((u, y), (u, y), bs=8, win_sz=100, stp_sz=50, sub_seq_len=sub_seq_len)
         lrn = RNNLearner(dls, rnn_type, 8, sub_seq_len=sub_seq_len, seed=1, progress=False)
-        lrn._call("before_fit")
-        batch = lrn.batch = next(iter(dls.train))
-        lrn._call("before_batch")
-        lrn.loss_on(lrn.model(batch.u), batch).backward()
+        lrn.batch = next(iter(dls.train))
+        lrn("before_batch")
+        lrn.one_batch()  # not training: forward and loss only
+        lrn.loss.backward()
         grads[sub_seq_len] = [p.grad.clone() for p in lrn.model.parameters()]
     for g_full, g_tbptt in zip(grads[None], grads[100], strict=True):
         assert torch.equal(g_full, g_tbptt)

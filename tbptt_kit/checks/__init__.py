@@ -71,7 +71,7 @@ _WINDOW_CASES = [
 
 
 def _true_windows(n_samples: int, win_sz: int, stp_sz: int) -> int:
-    from .data.windows import WindowDataset
+    from ..data.windows import WindowDataset
 
     record = (np.zeros(n_samples, np.float32), np.zeros(n_samples, np.float32))
     return len(WindowDataset([record], win_sz, stp_sz))
@@ -90,7 +90,7 @@ def check_n_windows(n_windows) -> str:
 
 def check_steps_per_epoch(steps_per_epoch) -> str:
     """Exercise 01.2: steps_per_epoch(n_samples, win_sz, stp_sz, bs) against the loader's len."""
-    from .data.windows import WindowDataset, WindowLoader
+    from ..data.windows import WindowDataset, WindowLoader
 
     cases = []
     for (n, w, s), bs in zip(_WINDOW_CASES, (16, 16, 2, 4, 64, 1)):
@@ -162,7 +162,7 @@ def _as_pairs(value):
 def check_sub_window_schedule(sub_window_schedule) -> str:
     """Exercise 04.1: sub_window_schedule(win_sz, sub_seq_len) -> [(sub_idx, new_window), ...]
     for one batch of windows, against what the loader really hands out."""
-    from .data.windows import WindowDataset, WindowLoader
+    from ..data.windows import WindowDataset, WindowLoader
 
     cases = []
     for win_sz, sub_seq_len in ((500, 100), (500, 250), (120, 40), (64, 4), (100, 100)):
@@ -198,7 +198,12 @@ def check_gradient_reach(gradient_reach) -> str:
 def check_largest_fitting_sub_seq_len(largest_fitting_sub_seq_len) -> str:
     """Exercise 05.1: largest_fitting_sub_seq_len(win_sz, bs, hidden_size, budget_bytes), an LSTM,
     against ``memory.largest_sub_seq_len``."""
-    from .memory import largest_sub_seq_len
+    from ..memory import estimate_memory
+
+    def largest_sub_seq_len(win_sz, budget, **sizes):
+        fits = [d for d in range(1, win_sz + 1) if win_sz % d == 0]
+        fits = [d for d in fits if estimate_memory(win_sz=win_sz, sub_seq_len=d, **sizes) <= budget]
+        return max(fits) if fits else None
 
     cases = []
     for win_sz, bs, hidden, budget in (
@@ -221,7 +226,7 @@ def check_largest_fitting_sub_seq_len(largest_fitting_sub_seq_len) -> str:
 def check_steps_per_lab_epoch(steps_per_lab_epoch) -> str:
     """Exercise 05.2: steps_per_lab_epoch(win_sz, sub_seq_len, bs): optimizer steps in one
     lab epoch (50,000 train samples, a window every 50), against the loader's len."""
-    from .data.windows import WindowDataset, WindowLoader
+    from ..data.windows import WindowDataset, WindowLoader
 
     record = (np.zeros(50_000, np.float32), np.zeros(50_000, np.float32))
     cases = []
@@ -290,7 +295,7 @@ def check_largest_window(largest_window) -> str:
 
 def _largest_full_window(budget: int) -> int:
     """Largest win_sz whose predicted full-BPTT memory (LSTM 40, bs 16) fits: bisection."""
-    from .memory import estimate_memory
+    from ..memory import estimate_memory
 
     lo, hi = 0, 1
     while estimate_memory("lstm", 40, 1, 16, hi) <= budget:

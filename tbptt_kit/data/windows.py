@@ -51,11 +51,15 @@ class Batch(NamedTuple):
     mask: torch.Tensor | None = None
 
 
+def divisors(n: int) -> list[int]:
+    """All d with n % d == 0, ascending: the sub_seq_len values that cut a window of n."""
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
 def nearest_divisors(win_sz: int, sub_seq_len: int) -> list[int]:
     """The divisors of ``win_sz`` just below and just above ``sub_seq_len`` (for error messages)."""
-    divisors = [d for d in range(1, win_sz + 1) if win_sz % d == 0]
-    below = [d for d in divisors if d < sub_seq_len]
-    above = [d for d in divisors if d > sub_seq_len]
+    below = [d for d in divisors(win_sz) if d < sub_seq_len]
+    above = [d for d in divisors(win_sz) if d > sub_seq_len]
     return below[-1:] + above[:1]
 
 
@@ -178,10 +182,38 @@ class WindowLoader:
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
         for i in range(0, n, self.bs):
             u, y = self.ds[order[i : i + self.bs].tolist()]
-            u, y = u.to(self.device), y.to(self.device)
-            for k in range(self.n_sub):
-                t = slice(k * self.seq_len, (k + 1) * self.seq_len)
-                yield Batch(u[:, t], y[:, t], new_window=(k == 0), sub_idx=k)
+            yield from split_windows(u.to(self.device), y.to(self.device), self.sub_seq_len)
+
+
+def split_windows(u: torch.Tensor, y: torch.Tensor, sub_seq_len: int | None) -> Iterator[Batch]:
+    """A batch of whole windows u (bs, win_sz, n_u), y (bs, win_sz, n_y), as its sub-windows
+    of ``sub_seq_len`` steps in time order; None: one Batch, the whole windows."""
+    seq_len = sub_seq_len or u.shape[1]
+    for k in range(u.shape[1] // seq_len):
+        t = slice(k * seq_len, (k + 1) * seq_len)
+        yield Batch(u[:, t], y[:, t], new_window=k == 0, sub_idx=k)
+
+
+def check_channels(train: Sequence[Record], valid: Sequence[Record], test: dict) -> None:
+    """Raise a ValueError unless every record has the training records' channel counts
+    (n_u, n_y), and no training channel is constant (its std would be 0)."""
+    n_u, n_y = _as_2d(train[0][0], "train u").shape[1], _as_2d(train[0][1], "train y").shape[1]
+    parts = [("train", r) for r in train] + [("valid", r) for r in valid]
+    parts += [(f"test {name!r}", r) for name, r in test.items()]
+    for what, (u, y) in parts:
+        got = (_as_2d(u, f"{what} u").shape[1], _as_2d(y, f"{what} y").shape[1])
+        if got != (n_u, n_y):
+            raise ValueError(
+                f"{what} has (n_u, n_y) = {got} channels, but train has {(n_u, n_y)}: "
+                f"every record needs the same input and output channels."
+            )
+    for signal, index in (("u", 0), ("y", 1)):
+        std = np.concatenate([_as_2d(r[index], "train") for r in train]).std(0)
+        if (std == 0).any():
+            raise ValueError(
+                f"train {signal} channel {int(np.argmax(std == 0))} is constant (std 0): "
+                f"it cannot be normalised; drop it or use a record where it varies."
+            )
 
 
 @dataclass
@@ -209,6 +241,12 @@ class DataLoaders:
     test: dict[str, Record]
     norm: Normalizer
     fs: float | None = None
+    units: tuple[str, float] = ("", 1.0)  # how scores are shown: (name, factor), e.g. ("mV", 1e3)
+
+    @property
+    def layout(self) -> str:
+        """ "windows" (windows cut from records) or "streams" (bs streams through whole records)."""
+        return getattr(self.train, "layout", "windows")
 
     @property
     def n_u(self) -> int:
@@ -219,8 +257,20 @@ class DataLoaders:
         return self.train.ds.y[0].shape[1]
 
     @property
-    def win_sz(self) -> int:
-        return self.train.ds.win_sz
+    def win_sz(self) -> int | None:
+        """Window length in steps; None in the stream layout."""
+        return getattr(self.train.ds, "win_sz", None)
+
+    def records(self, part: str) -> dict[str, Record]:
+        """Whole records of one part, name -> (u (T, n_u), y (T, n_y)): "test" as given,
+        "valid" and "train" as "valid", "valid_1", ... in the order given."""
+        if part == "test":
+            return dict(self.test)
+        if part not in ("train", "valid"):
+            raise ValueError(f"part={part!r} is unknown: choose 'train', 'valid' or 'test'.")
+        ds = getattr(self, part).ds
+        names = [part] + [f"{part}_{i}" for i in range(1, len(ds.u))]
+        return {n: (u.numpy(), y.numpy()) for n, u, y in zip(names, ds.u, ds.y)}
 
     @property
     def sub_seq_len(self) -> int | None:
@@ -267,6 +317,7 @@ def create_dls(
     y_names: Sequence[str] = ("y0",),
     seed: int = 0,
     device="cpu",
+    units: tuple[str, float] = ("", 1.0),
 ) -> DataLoaders:
     """Loaders from HDF5 files (named 1-D datasets, e.g. u0/y0 with an fs attribute) or arrays.
 
@@ -274,7 +325,8 @@ def create_dls(
     test: a dict name -> path or (u, y) pair; test records are kept whole.
     Windows: ``win_sz`` samples every ``stp_sz`` (train) or ``valid_stp_sz`` samples
     (valid; default ``win_sz``, i.e. back to back). ``sub_seq_len`` splits each window
-    into sub-windows for truncated BPTT, for training and validation alike.
+    into sub-windows for truncated BPTT, for training and validation alike. units: how
+    scores are shown, (name, factor from the signal's unit), e.g. ("mV", 1e3) for volts.
     """
     check_int("win_sz", win_sz)
     check_int("stp_sz", stp_sz)
@@ -287,6 +339,7 @@ def create_dls(
     test_records = {}
     for name, item in (test or {}).items():
         test_records[name] = _load_records(item, u_names, y_names, f"test {name!r}")[0][0]
+    check_channels(train_records, valid_records, test_records)
     train_ds = WindowDataset(train_records, win_sz, stp_sz)
     valid_ds = WindowDataset(valid_records, win_sz, valid_stp_sz or win_sz)
     return DataLoaders(
@@ -297,4 +350,5 @@ def create_dls(
         test=test_records,
         norm=Normalizer.from_records(train_records),
         fs=fs,
+        units=units,
     )

@@ -1,0 +1,157 @@
+"""How gradients flow back in time: one description, checked once, read everywhere.
+
+Two lengths name everything (the literature's k1 and k2):
+
+- ``sub_seq_len`` (k1): the steps of one optimizer step. Truncated BPTT hands the network
+  each window as sub-windows of k1 steps, in time order, carrying the state between them.
+- ``bptt_len`` (k2): how far back the gradient of a sub-window reaches, k2 >= k1. Plain
+  truncated BPTT has k2 = k1; TBPTT(k1, k2) re-runs the k2 - k1 steps before each
+  sub-window so that the gradient reaches k2 steps back.
+
+    mode           the loaders hand out   one (sub-)batch is run            the gradient reaches
+    full           whole windows          the window, from a zero state     the window's start
+    truncated      sub-windows of k1      from the carried, detached state  k1 (or k2) steps back
+    checkpointed   whole windows          the window in chunks of k1,       the window's start:
+                                          recomputed during backward        full BPTT's gradient
+
+A new mode is a new row here: a name in ``MODES``, its checks in ``BPTT.__post_init__``,
+and its forward pass in ``BPTT.forward``. The learner, the memory meter, the lens and
+``compare`` only read a ``BPTT``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+from .data.windows import check_int, check_sub_seq_len
+from .model import detach_state
+
+MODES = ("full", "truncated", "checkpointed")
+
+
+@dataclass(frozen=True)
+class BPTT:
+    """How one learner backpropagates through time. Build it with ``BPTT.of(...)``."""
+
+    mode: str = "full"
+    sub_seq_len: int | None = None  # k1: the sub-window (truncated) or chunk (checkpointed)
+    bptt_len: int | None = None  # k2: truncated only; None means k2 = k1
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"bptt={self.mode!r} is unknown: choose one of {MODES}.")
+        if self.mode == "full":
+            if self.sub_seq_len is not None or self.bptt_len is not None:
+                raise ValueError(
+                    f"bptt='full' takes no sub_seq_len or bptt_len, got sub_seq_len="
+                    f"{self.sub_seq_len}, bptt_len={self.bptt_len}: leave both out."
+                )
+            return
+        if self.sub_seq_len is None:
+            raise ValueError(f"bptt={self.mode!r} needs sub_seq_len (k1), got None.")
+        check_int("sub_seq_len", self.sub_seq_len)
+        if self.bptt_len is not None:
+            if self.mode != "truncated":
+                raise ValueError(f"bptt_len={self.bptt_len} needs bptt='truncated'.")
+            if isinstance(self.bptt_len, bool) or not isinstance(self.bptt_len, int):
+                raise TypeError(f"bptt_len must be an int >= sub_seq_len, got {self.bptt_len!r}.")
+            if self.bptt_len < self.sub_seq_len:
+                raise ValueError(
+                    f"bptt_len={self.bptt_len} must be an int >= sub_seq_len="
+                    f"{self.sub_seq_len} (k2 >= k1)."
+                )
+
+    @classmethod
+    def of(cls, sub_seq_len=None, bptt: str | None = None, bptt_len=None) -> BPTT:
+        """The mode ``RNNLearner``'s arguments name: without ``bptt``, "truncated" when
+        ``sub_seq_len`` is given, else "full"."""
+        mode = bptt or ("full" if sub_seq_len is None else "truncated")
+        return cls(mode, sub_seq_len, bptt_len)
+
+    @property
+    def stateful(self) -> bool:
+        """Does the model carry its state from one (sub-)batch to the next?"""
+        return self.mode == "truncated"
+
+    @property
+    def loader_sub_seq_len(self) -> int | None:
+        """What the loaders must hand out: sub-windows of this length, or None (whole windows)."""
+        return self.sub_seq_len if self.mode == "truncated" else None
+
+    @property
+    def reach(self) -> int | None:
+        """How many steps back the gradient of a sub-window's last step reaches (None: to
+        the window's start)."""
+        return (self.bptt_len or self.sub_seq_len) if self.mode == "truncated" else None
+
+    @property
+    def label(self) -> str:
+        """'full', 'truncated(100)', 'TBPTT(50, 100)' or 'checkpointed(100)'."""
+        if self.bptt_len is not None:
+            return f"TBPTT({self.sub_seq_len}, {self.bptt_len})"
+        return self.mode if self.sub_seq_len is None else f"{self.mode}({self.sub_seq_len})"
+
+    def check_loaders(self, dls) -> None:
+        """Raise a ValueError unless ``dls`` hand out what this mode runs on."""
+        if dls.win_sz is not None:
+            check_sub_seq_len(dls.win_sz, self.sub_seq_len)
+        want, got = self.loader_sub_seq_len, dls.sub_seq_len
+        if getattr(dls, "layout", "windows") == "streams":
+            if self.mode != "truncated" or self.bptt_len is not None or want != got:
+                raise ValueError(
+                    f"stream loaders (sub_seq_len={got}) train with bptt='truncated' and "
+                    f"sub_seq_len={got} only, got {self.label}."
+                )
+            return
+        if want != got:
+            says = {None: "whole windows"}
+            raise ValueError(
+                f"{self.label} (bptt={self.mode!r}, sub_seq_len={self.sub_seq_len}) needs "
+                f"loaders that hand out "
+                f"{says.get(want, f'sub-windows of {want}')}, but these hand out "
+                f"{says.get(got, f'sub-windows of {got}')}: create the loaders with "
+                f"sub_seq_len={want} (valid here: {got})."
+            )
+
+    def forward(self, model, u: torch.Tensor) -> torch.Tensor:
+        """Predictions for one (sub-)batch u (bs, seq_len, n_u), the graph attached as far
+        back as this mode lets the gradient reach."""
+        if self.mode == "checkpointed":
+            return _checkpointed(model, u, self.sub_seq_len)
+        if self.bptt_len is not None:
+            return _k1_k2(model, u, self.bptt_len)
+        return model(u)  # full: from zeros; truncated: the model carries and detaches its state
+
+
+def _checkpointed(model, u: torch.Tensor, chunk_len: int) -> torch.Tensor:
+    """The whole window, chunk by chunk; each chunk's activations are dropped after the
+    forward pass and recomputed during backward. The gradient is exactly full BPTT's."""
+    hidden_state, preds = None, []
+    for t in range(0, u.shape[1], chunk_len):
+        y, hidden_state = checkpoint(
+            model.forward_from, u[:, t : t + chunk_len], hidden_state, use_reentrant=False
+        )
+        preds.append(y)
+    return torch.cat(preds, dim=1)
+
+
+def _k1_k2(model, u: torch.Tensor, bptt_len: int) -> torch.Tensor:
+    """TBPTT(k1, k2): run the last k2 steps (the k2 - k1 kept in ``model.past_u``, then u)
+    from the detached state at their start, so the gradient reaches k2 steps back. Leaves
+    the state and the inputs the next call needs on the model."""
+    past = model.past_u if model.past_u is not None else u[:, :0]
+    span = torch.cat([past, u], dim=1)  # at most k2 steps
+    keep = min(bptt_len - u.shape[1], span.shape[1])  # steps the next span re-runs
+    cut = span.shape[1] - keep
+    start = model.state_for(span)  # the detached state at the span's start
+    preds, mid = [], start
+    if cut:  # steps that drop out of the next span
+        y, mid = model.forward_from(span[:, :cut], start)
+        preds.append(y)
+    if keep:  # steps the next span runs again
+        preds.append(model.forward_from(span[:, cut:], mid)[0])
+    model.hidden_state, model.past_u = detach_state(mid), span[:, cut:]
+    return torch.cat(preds, dim=1)[:, -u.shape[1] :]

@@ -1,0 +1,121 @@
+"""Scoring a trained model the benchmark's way: free-run over whole records.
+
+Training and validation see windows that start from a zero state. A benchmark scores the
+model on a whole record instead: the model sees only the input u and simulates the output,
+after at most ``n_init`` measured outputs have set its initial state (the Silverbox
+benchmark allows 50). The first ``n_init`` steps are left out of the score.
+
+- ``initial_state``: the hidden state that best explains the first measured outputs.
+- ``simulate``: free-run a record from that state (or from zeros).
+- ``free_run_rmse``: the score on each record, in the data's display units.
+- ``error_by_position``: RMSE against the step within the window (zero-state transients).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .model import detach_state
+
+N_INIT = 50  # measured outputs a model may use to set its initial state (Silverbox's rule)
+
+
+def as_record_tensor(x, device) -> torch.Tensor:
+    """A record's signal (T,) or (T, n) as a float32 batch of one: (1, T, n)."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim not in (1, 2) or len(x) == 0:
+        raise ValueError(
+            f"a record's signal must be (T,) or (T, n) with T > 0, got shape {x.shape}."
+        )
+    if not np.isfinite(x).all():
+        raise ValueError(
+            f"the record holds NaN or Inf (first at sample {int(np.argwhere(~np.isfinite(x))[0][0])})."
+        )
+    x = torch.as_tensor(x, device=device)
+    return x.reshape(1, x.shape[0], -1)
+
+
+def initial_state(model, u_init, y_init, n_iter: int = 100, lr: float = 0.05):
+    """The hidden state that best explains the first measured outputs of a record.
+
+    u_init (n,) or (n, n_u), y_init (n,) or (n, n_y), in the signal's units. Starting from
+    zeros, Adam adjusts the state alone (the weights stay fixed) so that the model, run
+    over u_init from that state, reproduces y_init (mean squared error). Cost: n_iter
+    forward and backward passes over n steps.
+    """
+    device = next(model.parameters()).device
+    u, y = as_record_tensor(u_init, device), as_record_tensor(y_init, device)
+    shape = (model.num_layers, 1, model.hidden_size)
+    parts = [torch.zeros(shape, device=device, requires_grad=True)]
+    if model.rnn_type == "lstm":
+        parts.append(torch.zeros(shape, device=device, requires_grad=True))  # (h, c)
+    opt = torch.optim.Adam(parts, lr=lr)
+    was_training = model.training
+    model.eval()
+    model.requires_grad_(False)
+    try:
+        with torch.enable_grad():
+            for _ in range(n_iter):
+                state = tuple(parts) if len(parts) == 2 else parts[0]
+                loss = ((model.forward_from(u, state)[0] - y) ** 2).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    finally:
+        model.requires_grad_(True)
+        model.train(was_training)
+    return detach_state(tuple(parts) if len(parts) == 2 else parts[0])
+
+
+@torch.no_grad()
+def simulate(model, record, n_init: int = N_INIT) -> np.ndarray:
+    """Free-run simulation of a whole record: -> y (T, n_y), in the signal's units.
+
+    ``record``: the input u (T,) or (T, n_u), run from a zero state; or a pair (u, y),
+    whose first ``n_init`` measured outputs set the initial state (``initial_state``).
+    Either way the model sees only u after that.
+    """
+    u, y = record if isinstance(record, tuple) else (record, None)
+    if isinstance(n_init, bool) or not isinstance(n_init, int) or n_init < 0:
+        raise ValueError(f"n_init must be an int >= 0, got {n_init!r}.")
+    device = next(model.parameters()).device
+    u_t = as_record_tensor(u, device)
+    if u_t.shape[2] != model.u_mean.shape[0]:
+        raise ValueError(f"u has {u_t.shape[2]} channels, the model takes {model.u_mean.shape[0]}.")
+    state = None
+    if y is not None and n_init > 0:
+        if len(y) <= n_init:
+            raise ValueError(
+                f"the record has {len(y)} samples: it needs more than n_init={n_init}."
+            )
+        state = initial_state(model, u[:n_init], y[:n_init])
+    was_training = model.training
+    model.eval()
+    y_hat, _ = model.forward_from(u_t, state)
+    model.train(was_training)
+    return y_hat[0].cpu().numpy()
+
+
+def free_run_rmse(model, records: dict, n_init: int = N_INIT, units=("", 1.0)) -> dict[str, float]:
+    """Free-run RMSE on each record, name -> (u, y), scored on y[n_init:] and shown in
+    ``units`` (name, factor): e.g. ("mV", 1000) for volts shown in millivolts."""
+    if not records:
+        raise ValueError("free_run_rmse needs at least one record, got none (no test records?).")
+    scores = {}
+    for name, (u, y) in records.items():
+        y = np.asarray(y, dtype=np.float32).reshape(len(y), -1)  # (T, n_y): no broadcasting
+        y_hat = simulate(model, (u, y), n_init)
+        scores[name] = float(np.sqrt(np.mean((y_hat[n_init:] - y[n_init:]) ** 2)) * units[1])
+    return scores
+
+
+def error_by_position(learn, dl=None) -> np.ndarray:
+    """RMSE at each step of the window (shape (win_sz,)), over the validation windows,
+    predicted the way the learner predicts (``Learner.predict``, its callbacks run).
+
+    With ``TbpttResetCB`` every window starts from a zero state; without it, each row of a
+    batch starts from the state the same row of the previous batch left: another window's.
+    """
+    pred, targ = learn.predict(dl, whole_windows=True)
+    return (pred - targ).pow(2).mean(dim=(0, 2)).sqrt().cpu().numpy()

@@ -1,0 +1,132 @@
+"""``RNNLearner``: a fresh ``StatefulRNN``, how it backpropagates, and the usual callbacks.
+
+The reference example of the course:
+
+    dls = create_dls_silverbox(bs=16, win_sz=500, stp_sz=10, sub_seq_len=100)
+    lrn = RNNLearner(dls, rnn_type="lstm", hidden_size=40, sub_seq_len=100, metrics=[fun_rmse])
+    lrn.fit_flat_cos(n_epoch=10, lr=3e-3)
+    lrn.show_results(max_n=2); lrn.validate()   # -> [valid_loss, fun_rmse]
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .bptt import BPTT
+from .callbacks import GradClipCB, NonFiniteCB, ProgressCB, Recorder, SmokeCB
+from .data.windows import DataLoaders
+from .evaluate import N_INIT, free_run_rmse, simulate
+from .learner import Learner, TbpttResetCB, mae
+from .memory import ActMemCB, BudgetCB
+from .model import StatefulRNN
+
+
+class RNNLearner(Learner):
+    """A learner around a fresh ``StatefulRNN``; ``bptt`` picks how gradients flow back.
+
+    - "full" (the default without ``sub_seq_len``): backpropagate through each window.
+    - "truncated" (the default with ``sub_seq_len`` = k1): the loaders hand out sub-windows
+      of k1 steps; the model carries its state between them, detached. ``bptt_len=k2``:
+      TBPTT(k1, k2), the gradient reaches k2 steps back (``tbptt_kit.bptt``).
+    - "checkpointed": full BPTT's gradient, with activation checkpointing over chunks of
+      ``sub_seq_len``; the loaders hand out whole windows.
+
+    Callbacks always on: ``TbpttResetCB``, ``Recorder`` (as ``.recorder``), ``NonFiniteCB``,
+    ``SmokeCB``. Optional: ``progress`` (the live table), ``act_mem`` (the act_mem column),
+    ``max_memory`` (the budget guard: bytes, "2 GiB", None for the default budget, math.inf
+    for none), ``clip_grad`` (clip the gradients' norm to this value; None: off).
+    """
+
+    def __init__(
+        self,
+        dls: DataLoaders,
+        rnn_type: str = "lstm",
+        hidden_size: int = 40,
+        num_layers: int = 1,
+        sub_seq_len: int | None = None,
+        metrics=(),
+        loss_func=mae,
+        n_skip: int = 0,
+        seed: int | None = None,
+        cbs=(),
+        progress: bool = True,
+        bptt: str | None = None,
+        bptt_len: int | None = None,
+        act_mem: bool = True,
+        max_memory=None,
+        clip_grad: float | None = None,
+        vocab_size: int | None = None,
+    ):
+        mode = BPTT.of(sub_seq_len, bptt, bptt_len)
+        mode.check_loaders(dls)
+        if seed is not None:
+            torch.manual_seed(seed)
+        model = StatefulRNN(
+            dls.n_u, dls.n_y, rnn_type, hidden_size, num_layers, dls.norm, mode.stateful, vocab_size
+        )
+        self.recorder = Recorder()
+        extras = [TbpttResetCB(), self.recorder, NonFiniteCB(), SmokeCB(), BudgetCB(max_memory)]
+        extras += [ProgressCB()] * progress + [ActMemCB()] * act_mem
+        extras += [GradClipCB(clip_grad)] if clip_grad is not None else []
+        super().__init__(
+            dls,
+            model.to(dls.train.device),
+            mode,
+            loss_func,
+            metrics,
+            n_skip,
+            cbs=[*extras, *cbs],
+            seed=seed,
+        )
+
+    # -- scoring the benchmark's way (``tbptt_kit.evaluate``) --
+    def simulate(self, record, n_init: int = N_INIT) -> np.ndarray:
+        """Free-run a whole record (u, or (u, y) to set the initial state) -> y (T, n_y)."""
+        return simulate(self.model, record, n_init)
+
+    def score(self, part: str = "test", n_init: int = N_INIT) -> dict[str, float]:
+        """Free-run RMSE on each whole record of ``part`` ("valid" or "test"), scored after
+        the first ``n_init`` samples set the state, in the data's display units (mV for the
+        Silverbox): the benchmark's convention, and the score the course compares runs by."""
+        return free_run_rmse(self.model, self.dls.records(part), n_init, self.dls.units)
+
+    def test_rmse(self, n_init: int = N_INIT) -> dict[str, float]:
+        """``score("test")``: the benchmark's own score on each test record."""
+        if not self.dls.test:
+            raise ValueError("test_rmse needs test records: create the loaders with test=...")
+        return self.score("test", n_init)
+
+    # -- pictures --
+    @torch.no_grad()
+    def show_results(self, max_n: int = 2) -> None:
+        """Target against prediction for the first ``max_n`` validation windows."""
+        if isinstance(max_n, bool) or not isinstance(max_n, int) or max_n < 1:
+            raise ValueError(f"max_n must be an int >= 1 (windows to show), got {max_n!r}.")
+        ds = self.dls.valid.ds
+        u, y = ds[list(range(min(max_n, len(ds))))]
+        pred = self.run_windows(u.to(self.model.u_mean.device), y, backward=False)
+        unit = f" ({self.dls.units[0] or 'signal units'})"
+        scale = self.dls.units[1]
+        fig, axes = plt.subplots(len(u), 1, figsize=(8, 2.4 * len(u)), squeeze=False)
+        t = np.arange(u.shape[1])
+        for i, ax in enumerate(axes[:, 0]):
+            ax.plot(t, y[i, :, 0].numpy() * scale, label="target", lw=1.5)
+            ax.plot(t, pred[i, :, 0].cpu().numpy() * scale, "--", label="prediction", lw=1.2)
+            for b in range(
+                self.bptt.loader_sub_seq_len or u.shape[1],
+                u.shape[1],
+                self.bptt.loader_sub_seq_len or u.shape[1],
+            ):
+                ax.axvline(b, color="grey", lw=0.5, alpha=0.5)
+            ax.set(ylabel=f"output y{unit}", title=f"validation window {i}")
+        axes[-1, 0].set_xlabel("step within the window")
+        axes[0, 0].legend(loc="upper right")
+        fig.tight_layout()
+        plt.show()
+
+    def plot_losses(self) -> None:
+        """Training loss per step and validation loss per epoch."""
+        self.recorder.plot_losses()
+        plt.show()
