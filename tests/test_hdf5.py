@@ -1,10 +1,22 @@
 """HDF5 records: round trip, atomic writes, and clear errors for every kind of bad file."""
 
+import os
+import socket
+import subprocess
+import time
+
 import h5py
 import numpy as np
 import pytest
 
-from tbptt_kit.data.hdf5 import read_record, write_record
+from tbptt_kit.data.hdf5 import (
+    STALE_AFTER_S,
+    TEMPORARY_MARK,
+    read_attrs,
+    read_record,
+    remove_stale_temporaries,
+    write_record,
+)
 
 
 def _signals():
@@ -132,3 +144,61 @@ def test_write_refuses_bad_signals_and_writes_nothing(tmp_path):
         write_record(path, {"y0": np.array([0.0, np.inf])}, fs=1.0)
 
     assert list(tmp_path.iterdir()) == []
+
+
+# --- permissions, stale temporary files, arguments -------------------------------------------
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_a_written_file_has_the_mode_the_umask_allows(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        write_record(tmp_path / "rec.h5", _signals(), fs=1.0)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "rec.h5").stat().st_mode & 0o777 == mode
+
+
+def test_read_attrs_gives_plain_values(tmp_path):
+    path = tmp_path / "rec.h5"
+    write_record(path, _signals(), fs=2.5, attrs={"seed": 3, "source": "test"})
+    assert read_attrs(path) == {"fs": 2.5, "seed": 3, "source": "test"}
+
+
+def _temporary(folder, host, pid, age_s=0.0):
+    tmp = folder / f"rec.h5{TEMPORARY_MARK}{host}-{pid}-0a1b2c3d"
+    tmp.write_bytes(b"half-written")
+    when = time.time() - age_s
+    os.utime(tmp, (when, when))
+    return tmp
+
+
+def test_only_stale_temporary_files_are_removed(tmp_path):
+    host = socket.gethostname()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    alive = _temporary(tmp_path, host, os.getpid())  # a write in progress: ours
+    killed = _temporary(tmp_path, host, dead.pid)  # its writer is gone
+    remote = _temporary(tmp_path, "other-host", 1)  # cannot be checked: kept while recent
+    remote_old = _temporary(tmp_path, "other-host", 2, age_s=STALE_AFTER_S + 60)
+    record = tmp_path / "rec.h5"
+    write_record(record, _signals(), fs=1.0)
+
+    assert sorted(remove_stale_temporaries(tmp_path)) == sorted([killed, remote_old])
+    assert sorted(tmp_path.iterdir()) == sorted([alive, remote, record])
+    assert remove_stale_temporaries(tmp_path / "no such folder") == []
+
+
+def test_bad_arguments_name_the_parameter_and_value(tmp_path):
+    path = tmp_path / "rec.h5"
+    with pytest.raises(ValueError, match="fs must be a positive sampling frequency.*got 0"):
+        write_record(path, _signals(), fs=0)
+    with pytest.raises(ValueError, match="fs must be .*got nan"):
+        write_record(path, _signals(), fs=float("nan"))
+    with pytest.raises(TypeError, match="signals must be a non-empty dict.*got \\[\\]"):
+        write_record(path, [], fs=1.0)
+    write_record(path, _signals(), fs=1.0)
+    with pytest.raises(TypeError, match="names must be a list of dataset names, got 'u0'"):
+        read_record(path, "u0")
+    with pytest.raises(TypeError, match="names must be .*got \\[0\\]"):
+        read_record(path, [0])

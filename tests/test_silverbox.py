@@ -162,7 +162,7 @@ def test_real_record_has_the_same_resonance(official):
 def test_simulated_record_is_cached_and_read_back(sim0, cache, monkeypatch):
     first = load_silverbox("simulated", seed=0)
     _assert_same(first, sim0)
-    assert [p.name for p in cache.iterdir()] == ["silverbox_sim_seed0_v1.h5"]
+    assert [p.name for p in cache.iterdir()] == ["silverbox_sim_seed0_v2.h5"]
 
     def no_simulation(*args, **kwargs):
         raise AssertionError("the cache should have been used")
@@ -173,10 +173,10 @@ def test_simulated_record_is_cached_and_read_back(sim0, cache, monkeypatch):
 
 def test_a_corrupt_cache_file_is_regenerated(sim0, cache):
     cache.mkdir()
-    file = cache / "silverbox_sim_seed0_v1.h5"
+    file = cache / "silverbox_sim_seed0_v2.h5"
     file.write_bytes(b"not an HDF5 file at all")
 
-    with pytest.warns(UserWarning, match="damaged cache file"):
+    with pytest.warns(UserWarning, match="damaged or mismatched cache file"):
         record = load_silverbox("simulated", seed=0)
 
     _assert_same(record, sim0)
@@ -235,7 +235,7 @@ def test_official_from_zip_is_checked_cached_and_reused(official, csv_path, tmp_
     zip_path = _make_zip(tmp_path / "SilverboxFiles.zip", csv_path.read_bytes())
 
     _assert_same(load_silverbox("official", path=zip_path), official)
-    assert [p.name for p in cache.iterdir()] == ["silverbox_official_v1.h5"]
+    assert [p.name for p in cache.iterdir()] == ["silverbox_official_v2.h5"]
     zip_path.unlink()
     _assert_same(load_silverbox("official"), official)  # from the cache
 
@@ -251,7 +251,7 @@ def test_official_download_then_cache(official, csv_path, tmp_path, cache):
 
     # The server is gone: the second call must be served from the cache.
     _assert_same(load_silverbox("official", url=url), official)
-    assert [p.name for p in cache.iterdir()] == ["silverbox_official_v1.h5"]
+    assert [p.name for p in cache.iterdir()] == ["silverbox_official_v2.h5"]
 
 
 def test_wrong_checksum_raises_and_caches_nothing(csv_path, tmp_path, cache):

@@ -5,17 +5,27 @@ sampling frequency ``fs`` (Hz) as a file attribute, the layout tsfast and identi
 
 Writing is atomic: the record goes to a temporary file beside the target, which is renamed
 onto the target only once it is complete. A crash mid-write leaves either the old file or no
-file, never a half-written one that could later read back as valid.
+file, never a half-written one that could later read back as valid. A process killed
+mid-write cannot remove its temporary file; ``remove_stale_temporaries`` does that later.
+
+Files are created with the permissions the user's umask allows (``rw-r--r--`` for the usual
+umask 022), so a record in a shared folder can be read by everyone who can read the folder.
 """
 
 from __future__ import annotations
 
+import numbers
 import os
-import tempfile
+import secrets
+import socket
+import time
 from pathlib import Path
 
 import h5py
 import numpy as np
+
+TEMPORARY_MARK = ".tmp-"  # a temporary file is named <target name>.tmp-<host>-<pid>-<random>
+STALE_AFTER_S = 3600  # a temporary file this old is stale even if its writer looks alive
 
 
 def write_record(
@@ -28,8 +38,13 @@ def write_record(
 
     float32 and float64 arrays are stored as given; other numeric arrays are stored as float64.
     ``attrs`` (name -> str or number) become extra file attributes, e.g. a seed or a source.
+    Raises OSError when the folder cannot be written (permissions, a full disk, ...).
     """
     path = Path(path)
+    if not isinstance(signals, dict) or not signals:
+        raise TypeError(f"signals must be a non-empty dict of name -> 1-D array, got {signals!r}")
+    if isinstance(fs, bool) or not isinstance(fs, numbers.Real) or not 0 < fs < float("inf"):
+        raise ValueError(f"fs must be a positive sampling frequency in Hz, got {fs!r}")
     arrays = {}
     for name, signal in signals.items():
         x = np.asarray(signal)
@@ -44,22 +59,22 @@ def write_record(
 
     path.parent.mkdir(parents=True, exist_ok=True)
     # The temporary file lives in the same folder so that os.replace is a rename, which is
-    # atomic on one file system. Its name ends in ".tmp-<random>".
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".tmp-")
-    os.close(fd)
+    # atomic on one file system. Mode 0o666 minus the umask: readable wherever the umask allows.
+    tmp = path.with_name(f"{path.name}{TEMPORARY_MARK}{_writer_id()}-{secrets.token_hex(4)}")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
-        with h5py.File(tmp_name, "w") as f:
+        with h5py.File(tmp, "w") as f:
             f.attrs["fs"] = float(fs)
             for key, value in (attrs or {}).items():
                 f.attrs[key] = value
             for name, x in arrays.items():
                 f.create_dataset(name, data=x)
         # h5py has closed the file; make sure its bytes are on disk before the rename.
-        with open(tmp_name, "rb") as f:
+        with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        os.replace(tmp_name, path)
+        os.replace(tmp, path)
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -67,12 +82,13 @@ def read_record(path: str | Path, names: list[str]) -> tuple[dict[str, np.ndarra
     """Read the 1-D signals ``names`` from the HDF5 file ``path``.
 
     Returns (name -> 1-D array as stored, fs in Hz or None when the file has no ``fs``).
-    Raises FileNotFoundError for a missing file and ValueError for anything else that is wrong:
-    a file that is not readable HDF5, a missing or non-1-D dataset, NaN or Inf in a signal.
+    Raises FileNotFoundError for a missing file, PermissionError for a file this user may not
+    read, and ValueError for anything else that is wrong: a file that is not readable HDF5, a
+    missing or non-1-D dataset, NaN or Inf in a signal.
     """
     path = Path(path)
-    if isinstance(names, str):
-        raise TypeError(f"names must be a list of dataset names, not the string {names!r}")
+    if isinstance(names, str) or not all(isinstance(name, str) for name in names):
+        raise TypeError(f"names must be a list of dataset names, got {names!r}")
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
 
@@ -93,6 +109,8 @@ def read_record(path: str | Path, names: list[str]) -> tuple[dict[str, np.ndarra
                     raise ValueError(f"{name!r} in {path} is not a 1-D signal (shape {shape})")
                 signals[name] = dataset[()]
             fs = float(f.attrs["fs"]) if "fs" in f.attrs else None
+    except PermissionError as err:
+        raise PermissionError(f"no permission to read {path} ({err})") from err
     except (OSError, KeyError, RuntimeError) as err:
         # h5py reports damaged, truncated and non-HDF5 files with these exception types.
         raise ValueError(f"{path} is not a readable HDF5 file ({err})") from err
@@ -102,6 +120,75 @@ def read_record(path: str | Path, names: list[str]) -> tuple[dict[str, np.ndarra
         if i is not None:
             raise ValueError(f"signal {name!r} in {path} is {x[i]} at index {i}")
     return signals, fs
+
+
+def read_attrs(path: str | Path) -> dict:
+    """The file attributes of the HDF5 file ``path`` (name -> str or number), fs included.
+
+    Raises the same errors as ``read_record``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        with h5py.File(path, "r") as f:
+            return {key: _plain(value) for key, value in f.attrs.items()}
+    except PermissionError as err:
+        raise PermissionError(f"no permission to read {path} ({err})") from err
+    except (OSError, KeyError, RuntimeError) as err:
+        raise ValueError(f"{path} is not a readable HDF5 file ({err})") from err
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Remove the temporary files that killed writes left in ``folder``; returns them.
+
+    A temporary file is stale when its writer (a process on this host) is gone, or when it is
+    older than STALE_AFTER_S (a writer on another host sharing the folder). Files this user
+    may not remove, e.g. another user's in a sticky folder like /tmp, are left alone.
+    """
+    removed = []
+    try:
+        candidates = [p for p in Path(folder).iterdir() if TEMPORARY_MARK in p.name]
+    except OSError:  # no folder, or one this user may not list: nothing to clean
+        return removed
+    for tmp in candidates:
+        try:
+            old = time.time() - tmp.stat().st_mtime > STALE_AFTER_S
+            if old or not _writer_alive(tmp.name.rsplit(TEMPORARY_MARK, 1)[1]):
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:  # gone already, or not ours to remove
+            pass
+    return removed
+
+
+def _writer_id() -> str:
+    """'<host>-<pid>' of this process, written into temporary file names."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _writer_alive(suffix: str) -> bool:
+    """Whether the writer named in a temporary file's '<host>-<pid>-<random>' suffix still runs.
+
+    Only a writer on this host can be checked; one on another host counts as alive.
+    """
+    host, _, rest = suffix.rpartition("-")[0].rpartition("-")
+    if host != socket.gethostname() or not rest.isdigit():
+        return True
+    try:
+        os.kill(int(rest), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, run by another user
+        return True
+    return True
+
+
+def _plain(value):
+    """An HDF5 attribute as a plain Python str, int or float."""
+    if isinstance(value, bytes):
+        return value.decode()
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _first_non_finite(x: np.ndarray) -> int | None:

@@ -5,29 +5,33 @@ One record of N_SAMPLES samples at FS Hz (Wigren & Schoukens, ECC 2013). Two sou
 - "simulated" (the offline default): the normalised Duffing ODE fitted to the real record,
       y'' = G·u - W2·y - K3·y³ - C·y',
   driven by an excitation with the same layout and statistics as the measurement.
-- "official": the measured record SNLS80mV, downloaded once and checked against its SHA-256.
+- "official": the measured record SNLS80mV, downloaded once and checked against its SHA-256
+  (see official.py).
 
-Both are cached as HDF5 records (datasets u0, y0 and the attribute fs) in cache_dir().
+Both are cached as HDF5 records (datasets u0, y0 and the attribute fs) in cache_dir(), each
+with its checksum and the parameters it was made from (see cache.py).
 silverbox_split cuts a record into the standard train / valid / test parts.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
-import tempfile
-import urllib.request
 import warnings
-import zipfile
-from http.client import HTTPException
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
 from ..smoke import smoke_samples
-from .hdf5 import read_record, write_record
+from .cache import cache_dir, read_cached, write_cached
+from .hdf5 import remove_stale_temporaries
+from .official import (
+    OFFICIAL_SHA256,
+    check_sha256,
+    download_record,
+    parse_record,
+    read_file,
+    record_in_zip,
+)
 from .windows import DataLoaders, create_dls
 
 FS = 1e7 / 2**14  # sampling frequency in Hz (about 610.35 Hz)
@@ -53,33 +57,16 @@ SUBSTEPS = 4  # RK4 steps per sample
 OUTPUT_NOISE = 0.3e-3  # V rms, the measurement's noise floor
 
 # Bump a version when what is written to the cache changes; old files are then simply unused.
-SIM_VERSION = 1
-OFFICIAL_VERSION = 1
+# 2: cache files carry their checksum and parameters.
+SIM_VERSION = 2
+OFFICIAL_VERSION = 2
 
 OFFICIAL_URLS = (
     "https://www.nonlinearbenchmark.org/FILES/BENCHMARKS/SILVERBOX/SilverboxFiles.zip",
     "https://drive.usercontent.google.com/download"
     "?id=17iS-6oBUUgrmiAcrZoG9S5sOaljZnDSy&export=download&confirm=t",
 )
-# SHA-256 of the measured record inside SilverboxFiles.zip, preferred name first.
-OFFICIAL_SHA256 = {
-    "SNLS80mV.csv": "ae62d5a91230c10f76e6dd02c8a4fac3c9d4d8a95fbf50e87cb0c4885003e0f1",
-    "SNLS80mV.mat": "5c7413a52255af0cb4e2f93fb6903beb92b08965ba1e6ad0a6ffedfed8477ed4",
-}
 SOURCES = ("simulated", "official")
-
-
-def cache_dir() -> Path:
-    """Folder for cached records: $TBPTT_KIT_DATA, else $XDG_CACHE_HOME/tbptt_kit, else
-    ~/.cache/tbptt_kit. Created if missing."""
-    if os.environ.get("TBPTT_KIT_DATA"):
-        folder = Path(os.environ["TBPTT_KIT_DATA"])
-    elif os.environ.get("XDG_CACHE_HOME"):
-        folder = Path(os.environ["XDG_CACHE_HOME"]) / "tbptt_kit"
-    else:
-        folder = Path.home() / ".cache" / "tbptt_kit"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 # ---------------------------------------------------------------------------------------------
@@ -94,6 +81,8 @@ def simulate_silverbox(seed: int = 0, realism: bool = True) -> tuple[np.ndarray,
     roll-off to the multisine lines. Takes under a second.
     """
     _check_seed(seed)
+    if not isinstance(realism, (bool, np.bool_)):
+        raise TypeError(f"realism must be True or False, got {type(realism).__name__} {realism!r}")
     rng = np.random.default_rng(seed)
     u = np.concatenate([_arrow(rng), *(_multisine_block(rng, realism) for _ in range(10))])
     u = np.concatenate([u, np.zeros(N_SAMPLES - len(u))])
@@ -179,52 +168,66 @@ def load_silverbox(
     source="official": the measured record, from ``path`` if given (SilverboxFiles.zip,
     SNLS80mV.csv or SNLS80mV.mat), else from the cache, else downloaded (``url`` first, then
     OFFICIAL_URLS). The cache only ever holds a record whose SHA-256 matched.
-    ``cache`` is the cache folder; None means cache_dir().
+    ``cache`` is the cache folder; None means cache_dir(). A cache file that does not match
+    what was asked for is rebuilt, with a warning; where the folder cannot be written, the
+    record is returned uncached, with a warning.
     """
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
     _check_seed(seed)
+    for name, value in (("path", path), ("cache", cache)):
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise TypeError(f"{name} must be a str or Path, got {type(value).__name__} {value!r}")
+    if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+        raise ValueError(f"url must be an http:// or https:// address, got {url!r}")
     folder = Path(cache) if cache is not None else cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(folder)
 
     if source == "simulated":
         if path is not None or url is not None:
             raise ValueError("path and url apply only to source='official'")
         file = folder / f"silverbox_sim_seed{int(seed)}_v{SIM_VERSION}.h5"
-        record = _read_cache(file)
+        params = {"source": "simulated", "seed": int(seed), "version": SIM_VERSION}
+        record = _read_cache(file, params)
         if record is None:
-            record = simulate_silverbox(seed)
-            attrs = {"source": "simulated", "seed": int(seed), "version": SIM_VERSION}
-            write_record(file, {"u0": record[0], "y0": record[1]}, FS, attrs)
+            record = simulate_silverbox(int(seed))
+            write_cached(file, {"u0": record[0], "y0": record[1]}, FS, params)
         return record
 
     file = folder / f"silverbox_official_v{OFFICIAL_VERSION}.h5"
     if path is not None:
         return _load_official_file(Path(path), file)
-    record = _read_cache(file)
+    record = _read_cache(file, {"source": "official", "version": OFFICIAL_VERSION})
     if record is None:
-        record = _download_official([url] if url else [], file)
+        name, data, address = download_record([*([url] if url else []), *OFFICIAL_URLS])
+        record = _verify_and_cache(name, data, address, file)
     return record
 
 
 def _check_seed(seed: int) -> None:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
+        raise TypeError(f"seed must be a non-negative int, got {type(seed).__name__} {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed}")
 
 
-def _read_cache(file: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    """u, y from a cached record, or None when there is none or it cannot be trusted."""
-    if not file.exists():
-        return None
+def _read_cache(file: Path, params: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    """u, y from the cache file made from ``params``, or None when there is none or it cannot
+    be trusted (then with a warning: the caller rebuilds it). An official record must also
+    name a file whose SHA-256 is the official one."""
     try:
-        signals, fs = read_record(file, ["u0", "y0"])
-        u, y = signals["u0"], signals["y0"]
-        if fs != FS or len(u) != N_SAMPLES or len(y) != N_SAMPLES:
-            raise ValueError(f"{file} holds {len(u)} and {len(y)} samples at fs={fs}")
+        cached = read_cached(file, ["u0", "y0"], FS, params)
+        if cached is None:
+            return None
+        signals, attrs = cached
+        if params["source"] == "official":
+            expected = OFFICIAL_SHA256.get(attrs.get("file"))
+            if expected is None or attrs.get("file_sha256") != expected:
+                raise ValueError(f"{file} was not made from an official record file")
     except ValueError as err:
-        warnings.warn(f"ignoring a damaged cache file: {err}", stacklevel=3)
+        warnings.warn(f"rebuilding a damaged or mismatched cache file: {err}", stacklevel=3)
         return None
-    return u.astype(np.float64), y.astype(np.float64)
+    return signals["u0"].astype(np.float64), signals["y0"].astype(np.float64)
 
 
 def _load_official_file(path: Path, cache_file: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -234,86 +237,22 @@ def _load_official_file(path: Path, cache_file: Path) -> tuple[np.ndarray, np.nd
         raise FileNotFoundError(f"path: no such file: {path}")
     suffix = path.suffix.lower()
     if suffix == ".zip":
-        name, data = _record_in_zip(path)
+        name, data = record_in_zip(path, str(path))
         return _verify_and_cache(name, data, str(path), cache_file)
     if suffix in (".csv", ".mat"):
-        return _parse_record(str(path), path.read_bytes())
+        return parse_record(str(path), read_file(path), N_SAMPLES)
     raise ValueError(f"path must be SilverboxFiles.zip, SNLS80mV.csv or SNLS80mV.mat, got {path}")
-
-
-def _download_official(urls: list[str], cache_file: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Download SilverboxFiles.zip, trying each address in turn; check, cache and return it."""
-    failures = []
-    for address in [*urls, *OFFICIAL_URLS]:
-        fd, tmp_name = tempfile.mkstemp(dir=cache_file.parent, prefix="SilverboxFiles.zip.tmp-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                request = urllib.request.Request(address, headers={"User-Agent": "tbptt-kit"})
-                with urllib.request.urlopen(request, timeout=60) as response:
-                    while chunk := response.read(1 << 20):
-                        out.write(chunk)
-            name, data = _record_in_zip(Path(tmp_name), shown_as=address)
-        except (OSError, HTTPException, zipfile.BadZipFile) as err:
-            # Unreachable, refused, or not a zip (e.g. an HTML page): try the next address.
-            failures.append(f"  {address}: {err}")
-            continue
-        finally:
-            Path(tmp_name).unlink(missing_ok=True)
-        return _verify_and_cache(name, data, address, cache_file)
-    raise ConnectionError(
-        "could not download the official Silverbox record:\n"
-        + "\n".join(failures)
-        + "\nDownload SilverboxFiles.zip yourself and call load_silverbox('official', path=...)."
-    )
-
-
-def _record_in_zip(zip_path: Path, shown_as: str | None = None) -> tuple[str, bytes]:
-    """(name, bytes) of SNLS80mV.csv, or else SNLS80mV.mat, found anywhere inside a zip."""
-    with zipfile.ZipFile(zip_path) as archive:
-        members = archive.namelist()
-        for wanted in OFFICIAL_SHA256:
-            for member in members:
-                if Path(member).name == wanted:
-                    return wanted, archive.read(member)
-    raise ValueError(
-        f"{shown_as or zip_path} holds no {' or '.join(OFFICIAL_SHA256)}; it holds {members}"
-    )
 
 
 def _verify_and_cache(
     name: str, data: bytes, origin: str, cache_file: Path
 ) -> tuple[np.ndarray, np.ndarray]:
     """Check the record's SHA-256, then parse it and write it to the cache."""
-    expected, actual = OFFICIAL_SHA256[name], hashlib.sha256(data).hexdigest()
-    if actual != expected:
-        raise ValueError(
-            f"{name} from {origin} is not the official record: "
-            f"SHA-256 expected {expected}, got {actual}"
-        )
-    u, y = _parse_record(name, data)
-    attrs = {"source": "official", "file": name, "sha256": actual, "version": OFFICIAL_VERSION}
-    write_record(cache_file, {"u0": u, "y0": y}, FS, attrs)
+    sha256 = check_sha256(name, data, origin)
+    u, y = parse_record(name, data, N_SAMPLES)
+    params = {"source": "official", "version": OFFICIAL_VERSION, "file": name}
+    write_cached(cache_file, {"u0": u, "y0": y}, FS, {**params, "file_sha256": sha256})
     return u, y
-
-
-def _parse_record(name: str, data: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """u (V1), y (V2) from the bytes of SNLS80mV.csv (header "V1","V2", then "u,y," lines)
-    or SNLS80mV.mat (MATLAB v5, V1 and V2 of shape (1, N_SAMPLES))."""
-    try:
-        if name.lower().endswith(".csv"):
-            text = io.StringIO(data.decode("ascii"))
-            table = np.loadtxt(text, delimiter=",", skiprows=1, usecols=(0, 1), ndmin=2)
-            u, y = table[:, 0], table[:, 1]
-        else:
-            variables = scipy.io.loadmat(io.BytesIO(data))
-            u, y = variables["V1"].ravel(), variables["V2"].ravel()
-    except (ValueError, KeyError, UnicodeDecodeError) as err:
-        raise ValueError(f"{name} is not a Silverbox record ({err!r})") from err
-    if len(u) != N_SAMPLES or len(y) != N_SAMPLES:
-        raise ValueError(f"{name} holds {len(u)} samples, expected {N_SAMPLES}")
-    if not (np.isfinite(u).all() and np.isfinite(y).all()):
-        raise ValueError(f"{name} holds NaN or Inf values")
-    return u.astype(np.float64), y.astype(np.float64)
 
 
 # ---------------------------------------------------------------------------------------------
