@@ -45,8 +45,11 @@ $(E2E_STAMP): $(STAMP) pyproject.toml
 	$(PY) -m pip install -q -e ".[test,e2e]"
 	touch $(E2E_STAMP)
 
+# As root (a Docker container, a cloud VM, CI) Jupyter refuses to start without --allow-root.
+LAB_ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
+
 lab: install
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(LAB_ROOT_FLAG) notebooks/
 
 lint: install
 	$(VENV)/bin/ruff check .

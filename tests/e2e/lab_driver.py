@@ -100,20 +100,29 @@ class LabServer:
         self.log_path = workdir / "jupyter-lab.log"
         self.proc: subprocess.Popen | None = None
 
+    def env(self) -> dict[str, str]:
+        """The server's environment, which its kernels inherit: a student's, not the CI's.
+
+        MPLBACKEND is dropped: CI machines often set it to Agg, which would stop plt.show()
+        from drawing in the notebook (ipykernel picks the inline backend only when it is unset).
+        """
+        env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+        env.update(
+            TBPTT_KIT_SMOKE="1",  # the kit's smoke mode: tiny data, few epochs
+            JUPYTERLAB_SETTINGS_DIR=str(self.workdir / "lab-settings"),
+            JUPYTERLAB_WORKSPACES_DIR=str(self.workdir / "workspaces"),
+            JUPYTER_CONFIG_DIR=str(self.workdir / "config"),
+            JUPYTER_RUNTIME_DIR=str(self.workdir / "runtime"),
+        )
+        return env
+
     def start(self, timeout: float = 90) -> None:
         settings = self.workdir / "lab-settings"
         for plugin, values in LAB_SETTINGS.items():
             path = settings / f"{plugin}.jupyterlab-settings"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(values))
-        env = dict(os.environ)
-        env.update(
-            TBPTT_KIT_SMOKE="1",  # the kit's smoke mode: tiny data, few epochs
-            JUPYTERLAB_SETTINGS_DIR=str(settings),
-            JUPYTERLAB_WORKSPACES_DIR=str(self.workdir / "workspaces"),
-            JUPYTER_CONFIG_DIR=str(self.workdir / "config"),
-            JUPYTER_RUNTIME_DIR=str(self.workdir / "runtime"),
-        )
+        env = self.env()
         cmd = [
             str(Path(sys.executable).parent / "jupyter"),
             "lab",
