@@ -102,7 +102,9 @@ def test_read_row_after_row_the_streams_are_the_records_whole_and_in_order():
     rows = rows_of_epoch(list(loader(bs=3)))
     expected = [(r, t) for r, n in enumerate(LENGTHS) for t in range(n)]
     assert sum(rows, []) == expected
-    assert max(map(len, rows)) - min(map(len, rows)) <= 2 * K  # streams of nearly equal length
+    batches = list(loader(bs=3))
+    used = [sum(bool(real_tags(b)[j]) for b in batches) for j in range(3)]
+    assert max(used) - min(used) <= 1  # streams equal in sub-windows, to within one
 
 
 def record_order(batches):
@@ -292,20 +294,26 @@ def test_the_lazy_loader_reads_at_most_read_ahead_sub_windows_at_a_time(tmp_path
 
 
 PEAK_SCRIPT = textwrap.dedent("""
-    import resource, sys, torch
+    import sys, torch
     from tbptt_kit.data.streams import create_stream_dls
+
+    def peak_mib():  # VmHWM: this process's peak RSS (ru_maxrss would carry the parent's over exec)
+        with open("/proc/self/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 1024
+
     torch.zeros(1)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_mib()
     dls = create_stream_dls(sys.argv[1], sys.argv[1], bs=16, sub_seq_len=100,
                             lazy=sys.argv[2] == "lazy")
     for i, b in enumerate(dls.train):
         if i == 300:
             break
-    print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)  # MiB
+    print(peak_mib() - before)
 """)
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 def test_peak_memory_of_the_lazy_loader_is_far_below_the_record(tmp_path):
     n = 10_000_000  # 2 signals: 76 MiB of float32
     path = tmp_path / "long.h5"
@@ -328,7 +336,7 @@ def test_peak_memory_of_the_lazy_loader_is_far_below_the_record(tmp_path):
     lazy, eager = grown("lazy"), grown("eager")
     print(f"peak grew by {lazy:.1f} MiB (lazy), {eager:.1f} MiB (in memory)")
     assert lazy < 15, f"the lazy loader grew the peak by {lazy:.1f} MiB"
-    assert eager > 70, f"control: loading the record should cost ~76 MiB, got {eager:.1f}"
+    assert eager > 70, f"control: reading the record (train and valid) costs ~150 MiB: {eager:.1f}"
 
 
 def test_bad_inputs_get_errors_that_name_the_parameter_and_what_would_be_valid(tmp_path):

@@ -3,6 +3,7 @@ target one character ahead, cross-entropy and bits per character, seeded samplin
 carries the model's state."""
 
 import hashlib
+import itertools
 import math
 import sys
 
@@ -100,17 +101,11 @@ def test_training_text_is_every_document_whole_reshuffled_each_epoch():
     for _ in range(6):
         u = "".join(stream_text(list(dls.train), dls.vocab, "u"))
         order = tuple(
-            p for p in itertools_permutations(range(3)) if u == "".join(pieces[i][:-1] for i in p)
+            p for p in itertools.permutations(range(3)) if u == "".join(pieces[i][:-1] for i in p)
         )
         assert len(order) == 1  # the documents, each whole (less its last character: no target)
         orders.add(order)
     assert len(orders) > 1
-
-
-def itertools_permutations(items):
-    import itertools
-
-    return itertools.permutations(items)
 
 
 def test_cross_entropy_and_bits_per_char_on_bs_t_v_and_bs_t():

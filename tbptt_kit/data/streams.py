@@ -6,20 +6,21 @@ end and deals that long line out to ``bs`` streams, one per row of the batch. Ba
 i-th sub-window of ``sub_seq_len`` steps of every stream, so the state a row ends batch i
 with is exactly the state it needs to start batch i + 1.
 
-Each record is padded to a whole number of sub-windows (``.`` below, left out of the loss by
-``Batch.mask``), so a record always starts at the start of a sub-window. Records A..E, bs 3,
-one column per batch (``|`` separates sub-windows):
+Each record is padded to a whole number of sub-windows (``-`` below: zeros, left out of the
+loss by ``Batch.mask``), so a record always starts at the start of a sub-window. Records A
+(8 steps), B (7), C (9), D (4), E (2); bs 3, sub_seq_len 3; ``R`` marks ``Batch.reset`` True
+for that row at that batch (the row starts from a zero state there):
 
-    batch:      0      1      2      3
-    row 0:   |A A A |A A A |A A . |B B B |      R: reset (this row's record starts here)
-    row 1:   |B B B |B . . |C C C |C C C |
-    row 2:   |C C C |D D D |D . . |E E . |
-    reset:     R R R  . R .  . R R  R . .
+    batch:       0          1          2          3
+    row 0:   R A A A    . A A A    . A A -    R B B B
+    row 1:   R B B B    . B - -    R C C C    . C C C
+    row 2:   R C C C    R D D D    . D - -    R E E -
 
-Row 0 reads A then the start of B; B goes on in row 1, where that row starts again from zero
-(batch 0 resets every row: ``new_window=True``); C starts in row 1 and goes on in row 2. Read
-row after row, the streams are the records one after another, each whole and in order. A row
-whose stream ends early is padded with sub-windows that are all masked.
+Batch 0 resets every row (``new_window=True``). Row 0 reads A, then B starts. B goes on in
+row 1, from a zero state: a record is cut only where one stream ends and the next begins,
+at most bs - 1 cuts an epoch. Read row after row, the streams are the records one after
+another, each whole and in order. Streams differ in length by at most one sub-window; a row
+whose stream has ended gets sub-windows that are all padding.
 
 Shuffling (training) reorders whole records before each epoch, never steps. Records read from
 HDF5 files are read lazily: each row reads its next ``read_ahead`` sub-windows from disk when
@@ -65,7 +66,10 @@ class HDF5Signals:
     def __getitem__(self, t: slice) -> np.ndarray:
         if self._file is None:  # opened on the first read, then kept open
             self._file = h5py.File(self.path, "r")
-        x = np.stack([self._file[n][t] for n in self.names], axis=1).astype(np.float32)
+            self._datasets = [self._file[n] for n in self.names]
+        cols = [d[t] for d in self._datasets]  # one read per signal
+        x = cols[0][:, None] if len(cols) == 1 else np.stack(cols, axis=1)
+        x = x.astype(np.float32, copy=False)
         bad = ~np.isfinite(x)
         if bad.any():
             i, j = np.argwhere(bad)[0]
@@ -134,7 +138,7 @@ class StreamLoader:
         shuffle: bool = False,
         seed: int = 0,
         device="cpu",
-        read_ahead: int = 8,
+        read_ahead: int = 32,
         what: str = "train",
     ):
         bs_name = "bs" if what == "train" else f"{what}_bs"
@@ -292,7 +296,7 @@ def create_stream_dls(
     u_names: Sequence[str] = ("u0",),
     y_names: Sequence[str] = ("y0",),
     lazy: bool = True,
-    read_ahead: int = 8,
+    read_ahead: int = 32,
     seed: int = 0,
     device="cpu",
 ) -> DataLoaders:
@@ -301,7 +305,8 @@ def create_stream_dls(
     train, valid: a path, a (u, y) pair of arrays (T,) or (T, n), or a list of those; each is
     one record. test: a dict name -> path or (u, y) pair, kept whole (read into memory).
     Records are dealt to ``bs`` streams (``valid_bs`` for validation, default ``bs``); each
-    batch is the next ``sub_seq_len`` steps of every stream.
+    batch is the next ``sub_seq_len`` steps of every stream. Where one stream ends and the
+    next begins, a record may be split: its second part starts from a zero state.
 
     A record that ends inside a sub-window is padded to the sub-window's end with zeros, and
     ``Batch.mask`` leaves the padding out of the loss; the next record in that row starts at
