@@ -1,0 +1,338 @@
+"""The stream layout: ``bs`` contiguous streams through whole records, one sub-window at a time.
+
+The window layout (``windows.py``) cuts records into windows and starts every window from a
+zero state. The stream layout never cuts a record into windows: it lays the records end to
+end and deals that long line out to ``bs`` streams, one per row of the batch. Batch i is the
+i-th sub-window of ``sub_seq_len`` steps of every stream, so the state a row ends batch i
+with is exactly the state it needs to start batch i + 1.
+
+Each record is padded to a whole number of sub-windows (``-`` below: zeros, left out of the
+loss by ``Batch.mask``), so a record always starts at the start of a sub-window. Records A
+(8 steps), B (7), C (9), D (4), E (2); bs 3, sub_seq_len 3; ``R`` marks ``Batch.reset`` True
+for that row at that batch (the row starts from a zero state there):
+
+    batch:       0          1          2          3
+    row 0:   R A A A    . A A A    . A A -    R B B B
+    row 1:   R B B B    . B - -    R C C C    . C C C
+    row 2:   R C C C    R D D D    . D - -    R E E -
+
+Batch 0 resets every row (``new_window=True``). Row 0 reads A, then B starts. B goes on in
+row 1, from a zero state: a record is cut only where one stream ends and the next begins,
+at most bs - 1 cuts an epoch. Read row after row, the streams are the records one after
+another, each whole and in order. Streams differ in length by at most one sub-window; a row
+whose stream has ended gets sub-windows that are all padding.
+
+Shuffling (training) reorders whole records before each epoch, never steps. Records read from
+HDF5 files are read lazily: each row reads its next ``read_ahead`` sub-windows from disk when
+it needs them, so the loader holds O(bs x read_ahead x sub_seq_len) samples, never a record.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from .windows import Batch, DataLoaders, Normalizer, _as_2d, check_int
+
+
+class HDF5Signals:
+    """Named 1-D signals of one HDF5 file, read as a (T, n) float32 array only when sliced.
+
+    ``sig[a:b]`` reads samples a..b-1 of every signal from disk (one h5py read per signal),
+    checks them for NaN and Inf and returns a (b - a, n) float32 array. Nothing else is held.
+    """
+
+    def __init__(self, path: str | Path, names: Sequence[str]):
+        self.path, self.names, self._file = Path(path), list(names), None
+        with h5py.File(self.path, "r") as f:  # fail now, not mid-epoch
+            missing = [n for n in self.names if n not in f]
+            if missing:
+                raise ValueError(f"names {missing} not found in {self.path}; it has {sorted(f)}.")
+            lengths = {f[n].shape[0] if f[n].ndim == 1 else -1 for n in self.names}
+            if len(lengths) != 1 or -1 in lengths:
+                raise ValueError(f"{self.names} in {self.path} must be 1-D and of equal length.")
+            self.fs = float(f.attrs["fs"]) if "fs" in f.attrs else None
+        self.shape, self.dtype = (lengths.pop(), len(self.names)), np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, t: slice) -> np.ndarray:
+        if self._file is None:  # opened on the first read, then kept open
+            self._file = h5py.File(self.path, "r")
+            self._datasets = [self._file[n] for n in self.names]
+        cols = [d[t] for d in self._datasets]  # one read per signal
+        x = cols[0][:, None] if len(cols) == 1 else np.stack(cols, axis=1)
+        x = x.astype(np.float32, copy=False)
+        bad = ~np.isfinite(x)
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            start = t.start or 0
+            raise ValueError(
+                f"signal {self.names[j]!r} in {self.path} is {x[i, j]} at "
+                f"sample {start + i}; clean the data before training."
+            )
+        return x
+
+
+@dataclass
+class StreamDataset:
+    """Records (u, y) as array-likes of equal length: numpy arrays or ``HDF5Signals``.
+
+    The same attributes as ``WindowDataset`` where they mean the same: ``u``, ``y`` (lists),
+    and ``win_sz``, here the length of one stream in steps (batches per epoch x sub_seq_len).
+    """
+
+    u: list
+    y: list
+    win_sz: int = 0
+
+
+def stream_pieces(lengths: Sequence[int], order: Sequence[int], bs: int, sub_seq_len: int):
+    """Deal the records, in ``order``, to ``bs`` streams of (nearly) equal length.
+
+    Each record takes ceil(length / sub_seq_len) sub-windows. Stream j gets the sub-windows
+    from (j * total) // bs up to ((j + 1) * total) // bs of the records laid end to end.
+    Returns, per stream, its pieces (record, first sub-window, end sub-window), and the
+    number of batches per epoch (the longest stream, in sub-windows).
+    """
+    n_sub = [math.ceil(lengths[r] / sub_seq_len) for r in order]
+    total = sum(n_sub)
+    bounds = [(j * total) // bs for j in range(bs + 1)]
+    pieces, start, j = [[] for _ in range(bs)], 0, 0
+    for r, n in zip(order, n_sub):
+        c = 0  # the record's sub-windows c..n-1 are still to deal out
+        while c < n:
+            while bounds[j + 1] <= start + c:  # this stream is full: next stream
+                j += 1
+            end = min(n, bounds[j + 1] - start)
+            pieces[j].append((r, c, end))
+            c = end
+        start += n
+    return pieces, max(b - a for a, b in zip(bounds, bounds[1:]))
+
+
+class StreamLoader:
+    """Hands out the stream layout: each batch is the next ``sub_seq_len`` steps of ``bs`` rows.
+
+    Yields Batch(u, y, new_window, sub_idx, reset, mask): u (bs, sub_seq_len, n_u), y (bs,
+    sub_seq_len, n_y) (text: (bs, sub_seq_len) token ids); ``new_window`` True on the first
+    batch of an epoch only (every row starts); ``sub_idx`` the batch's index in the epoch;
+    ``reset`` (bs,) bool, True where a row starts a record (all rows on the first batch);
+    ``mask`` (bs, sub_seq_len) bool, False on padding, or None when every step counts.
+    """
+
+    layout = "streams"
+
+    def __init__(
+        self,
+        ds: StreamDataset,
+        bs: int,
+        sub_seq_len: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        device="cpu",
+        read_ahead: int = 32,
+        what: str = "train",
+    ):
+        bs_name = "bs" if what == "train" else f"{what}_bs"
+        check_int(bs_name, bs)
+        check_int("sub_seq_len", sub_seq_len)
+        check_int("read_ahead", read_ahead)
+        lengths = [len(u) for u in ds.u]
+        check_records(lengths, [len(y) for y in ds.y], sub_seq_len, what)
+        n_sub = sum(math.ceil(n / sub_seq_len) for n in lengths)
+        if bs > n_sub:
+            raise ValueError(
+                f"{bs_name}={bs} is larger than the number of streams the {what} data can fill: "
+                f"its {len(lengths)} record(s) hold {n_sub} sub-windows of sub_seq_len="
+                f"{sub_seq_len}, one per stream at least. Choose {bs_name} <= {n_sub} (or a "
+                f"shorter sub_seq_len)."
+            )
+        self.ds, self.bs, self.sub_seq_len, self.shuffle = ds, bs, sub_seq_len, shuffle
+        self.seq_len, self.read_ahead, self.lengths = sub_seq_len, read_ahead, lengths
+        self.generator = torch.Generator().manual_seed(seed)
+        self.device = torch.device(device)
+        self.n_batches = stream_pieces(lengths, range(len(lengths)), bs, sub_seq_len)[1]
+        ds.win_sz = self.n_batches * sub_seq_len
+
+    @property
+    def n_u(self) -> int:
+        return self.ds.u[0].shape[1]
+
+    @property
+    def n_y(self) -> int:
+        return self.ds.y[0].shape[1]
+
+    def __len__(self) -> int:
+        """Batches (optimizer steps) per epoch; the same every epoch, whatever the order."""
+        return self.n_batches
+
+    def order(self) -> list[int]:
+        """The order of the records this epoch: shuffled (training) or as given."""
+        n = len(self.lengths)
+        return (
+            torch.randperm(n, generator=self.generator).tolist() if self.shuffle else list(range(n))
+        )
+
+    def _row(self, pieces) -> Iterator[tuple]:
+        """One stream's sub-windows in time order: (u, y, n real steps, starts a record)."""
+        k = self.sub_seq_len
+        for r, c0, c1 in pieces:
+            u, y, length = self.ds.u[r], self.ds.y[r], self.lengths[r]
+            for b0 in range(c0, c1, self.read_ahead):  # one read of up to read_ahead sub-windows
+                b1 = min(b0 + self.read_ahead, c1)
+                t = slice(b0 * k, min(b1 * k, length))
+                ub, yb = u[t], y[t]
+                for c in range(b0, b1):
+                    s = (c - b0) * k
+                    yield ub[s : s + k], yb[s : s + k], min(k, len(ub) - s), c == 0
+        while True:  # the stream has ended: all-padding sub-windows
+            yield None, None, 0, False
+
+    def __iter__(self) -> Iterator[Batch]:
+        pieces, _ = stream_pieces(self.lengths, self.order(), self.bs, self.sub_seq_len)
+        rows = [self._row(p) for p in pieces]
+        u0, y0 = self.ds.u[0], self.ds.y[0]
+        k, bs = self.sub_seq_len, self.bs
+        for i in range(self.n_batches):
+            u = np.zeros((bs, k, *u0.shape[1:]), dtype=u0.dtype)  # padding stays zero
+            y = np.zeros((bs, k, *y0.shape[1:]), dtype=y0.dtype)
+            n_real, reset = np.zeros(bs, np.int64), np.zeros(bs, bool)
+            for j, row in enumerate(rows):
+                uj, yj, n_real[j], reset[j] = next(row)
+                if n_real[j]:
+                    u[j, : n_real[j]], y[j, : n_real[j]] = uj, yj
+            reset |= i == 0
+            mask = (
+                None if (n_real == k).all() else torch.arange(k) < torch.from_numpy(n_real)[:, None]
+            )
+            to = self.device
+            yield Batch(
+                torch.from_numpy(u).to(to),
+                torch.from_numpy(y).to(to),
+                new_window=(i == 0),
+                sub_idx=i,
+                reset=torch.from_numpy(reset).to(to),
+                mask=None if mask is None else mask.to(to),
+            )
+
+
+def check_records(u_lengths, y_lengths, sub_seq_len: int, what: str = "train") -> None:
+    """Raise a ValueError for no records, an empty record, u and y of different lengths, or a
+    ``sub_seq_len`` longer than every record."""
+    if not u_lengths:
+        raise ValueError(f"the stream layout needs at least one {what} record, got none.")
+    for i, (nu, ny) in enumerate(zip(u_lengths, y_lengths, strict=True)):
+        if nu == 0:
+            raise ValueError(f"{what} record {i} is empty (0 samples): drop it from the records.")
+        if nu != ny:
+            raise ValueError(f"{what} record {i}: u and y differ in length ({nu} vs {ny} samples).")
+    if sub_seq_len > max(u_lengths):
+        raise ValueError(
+            f"sub_seq_len={sub_seq_len} is longer than every {what} record (the longest has "
+            f"{max(u_lengths)} samples): choose sub_seq_len <= {max(u_lengths)}."
+        )
+
+
+def streaming_normalizer(ds: StreamDataset, block: int = 1 << 16) -> Normalizer:
+    """Mean and std of every u and y sample, in one pass of ``block`` samples at a time.
+
+    Each block's mean and sum of squared deviations (float64) are merged into the running
+    ones (Chan et al.'s update), so the result equals ``Normalizer.from_records`` without
+    ever holding a record.
+    """
+    stats = []
+    for signals in (ds.u, ds.y):
+        n, mean, m2 = 0, 0.0, 0.0
+        for x in signals:
+            for a in range(0, len(x), block):
+                b = np.asarray(x[a : a + block], dtype=np.float64).reshape(-1, x.shape[1])
+                nb, mean_b = len(b), b.mean(0)
+                m2_b, delta = ((b - mean_b) ** 2).sum(0), mean_b - mean
+                mean = mean + delta * nb / (n + nb)
+                m2 = m2 + m2_b + delta**2 * n * nb / (n + nb)
+                n += nb
+        stats += [mean, np.sqrt(m2 / n) + 1e-8]
+    return Normalizer(*stats)
+
+
+def _stream_records(source, u_names, y_names, what: str, lazy: bool):
+    """A path, a (u, y) pair, or a list of either -> (list of u, list of y, fs or None)."""
+    items = source if isinstance(source, list) else [source]
+    us, ys, fs = [], [], None
+    for i, item in enumerate(items):
+        if isinstance(item, (str, Path)):
+            u, y = HDF5Signals(item, u_names), HDF5Signals(item, y_names)
+            fs = u.fs
+            if not lazy:
+                u, y = u[:], y[:]
+        elif isinstance(item, tuple) and len(item) == 2:
+            u, y = _as_2d(item[0], f"{what} record {i} u"), _as_2d(item[1], f"{what} record {i} y")
+        else:
+            raise TypeError(
+                f"{what} must be an HDF5 path, a (u, y) pair of arrays, or a list of those; "
+                f"got {type(item).__name__} at position {i}."
+            )
+        us.append(u)
+        ys.append(y)
+    return us, ys, fs
+
+
+def create_stream_dls(
+    train,
+    valid,
+    test=None,
+    *,
+    bs: int = 16,
+    sub_seq_len: int = 100,
+    valid_bs: int | None = None,
+    u_names: Sequence[str] = ("u0",),
+    y_names: Sequence[str] = ("y0",),
+    lazy: bool = True,
+    read_ahead: int = 32,
+    seed: int = 0,
+    device="cpu",
+) -> DataLoaders:
+    """Stream-layout loaders from HDF5 files (u0/y0 datasets, an fs attribute) or arrays.
+
+    train, valid: a path, a (u, y) pair of arrays (T,) or (T, n), or a list of those; each is
+    one record. test: a dict name -> path or (u, y) pair, kept whole (read into memory).
+    Records are dealt to ``bs`` streams (``valid_bs`` for validation, default ``bs``); each
+    batch is the next ``sub_seq_len`` steps of every stream. Where one stream ends and the
+    next begins, a record may be split: its second part starts from a zero state.
+
+    A record that ends inside a sub-window is padded to the sub-window's end with zeros, and
+    ``Batch.mask`` leaves the padding out of the loss; the next record in that row starts at
+    the next batch, with ``Batch.reset`` True for the row. ``bs`` larger than the number of
+    sub-windows the records hold is refused (some rows would hold nothing at all).
+
+    lazy (HDF5 only): read each sub-window from disk when it is needed (``read_ahead``
+    sub-windows per row at a time); False reads every record into memory up front.
+    Normalisation statistics come from one streaming pass over the train records.
+    """
+    check_int("bs", bs)
+    check_int("sub_seq_len", sub_seq_len)
+    if valid_bs is not None:
+        check_int("valid_bs", valid_bs)
+    u_tr, y_tr, fs = _stream_records(train, u_names, y_names, "train", lazy)
+    u_va, y_va, _ = _stream_records(valid, u_names, y_names, "valid", lazy)
+    test_records = {}
+    for name, item in (test or {}).items():
+        u, y, _ = _stream_records(item, u_names, y_names, f"test {name!r}", lazy=False)
+        test_records[name] = (u[0], y[0])
+    train_ds, valid_ds = StreamDataset(u_tr, y_tr), StreamDataset(u_va, y_va)
+    kw = dict(sub_seq_len=sub_seq_len, device=device, read_ahead=read_ahead)
+    return DataLoaders(
+        train=StreamLoader(train_ds, bs, shuffle=True, seed=seed, **kw),
+        valid=StreamLoader(valid_ds, valid_bs or bs, shuffle=False, what="valid", **kw),
+        test=test_records,
+        norm=streaming_normalizer(train_ds),
+        fs=fs,
+    )
