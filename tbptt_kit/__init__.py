@@ -18,6 +18,9 @@ from .memory import ActMemCB, BudgetCB, estimate_memory, measure_memory
 from .model import StatefulRNN, detach_state
 from .rnn_learner import RNNLearner
 from .table import Table
+from .threads import apply_thread_policy, thread_report
+
+apply_thread_policy()  # torch's threads from the CPU quota, the affinity mask and the model size
 
 __all__ = [
     "BPTT",
@@ -37,6 +40,7 @@ __all__ = [
     "Table",
     "TbpttResetCB",
     "TrainingDiverged",
+    "apply_thread_policy",
     "compare",
     "create_dls",
     "create_dls_echo",
@@ -57,4 +61,5 @@ __all__ = [
     "simulate",
     "simulate_silverbox",
     "split_windows",
+    "thread_report",
 ]

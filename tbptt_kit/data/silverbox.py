@@ -307,5 +307,5 @@ def create_dls_silverbox(
         seed=seed,
         **kwargs,
     )
-    dls.fs = FS
+    dls.fs, dls.units = FS, ("mV", 1e3)  # volts, scored in millivolts
     return dls
