@@ -90,7 +90,7 @@ def main() -> None:
     except MemoryBudgetExceeded as err:
         refusal = str(err)
     print(f"   MemoryBudgetExceeded: {refusal}")
-    print(f"   refused before the optimizer was made: {not hasattr(full, 'opt')}")
+    print(f"   refused before the optimizer was made: {full.opt is None}")
     n_params = sum(p.numel() for p in full.model.parameters())
     batch_bytes = 4 * BS * WIN_SZ * (dls.n_u + dls.n_y)
     halves = estimate_memory("lstm", HIDDEN, 1, BS, WIN_SZ, WIN_SZ // 2)

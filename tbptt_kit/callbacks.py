@@ -30,6 +30,8 @@ class Recorder(Callback):
 
     def before_fit(self, learn):
         self.losses, self.lrs, self.epochs = [], [], []
+        unit = getattr(learn.dls, "signal_unit", "") or "signal units"
+        self.loss_label = f"loss: {getattr(learn.loss_func, '__name__', 'loss')} ({unit})"
 
     def before_epoch(self, learn):
         self.start, self.epoch_losses = time.perf_counter(), []
@@ -59,7 +61,7 @@ class Recorder(Callback):
             per_epoch = len(self.losses) / len(self.epochs)
             x = [(i + 1) * per_epoch for i in range(len(self.epochs))]
             ax.plot(x, [e["valid_loss"] for e in self.epochs], "o-", label="valid (per epoch)")
-        ax.set(xlabel="optimizer step", ylabel="loss", yscale="log")
+        ax.set(xlabel="optimizer step", ylabel=getattr(self, "loss_label", "loss"), yscale="log")
         ax.legend()
         return ax
 

@@ -17,7 +17,9 @@ import math
 from pathlib import Path
 
 import torch
+import torch._dynamo  # noqa: F401  torch.optim imports it with the first optimizer (seconds):
 
+# paid here, at import, instead of in the first epoch and on the lab's first click
 from .bptt import BPTT
 from .data.windows import DataLoaders, Normalizer, WindowDataset, WindowLoader, split_windows
 
@@ -34,11 +36,14 @@ def fun_rmse(pred: torch.Tensor, targ: torch.Tensor) -> torch.Tensor:
 
 
 def adam(params, lr: float = 1e-3) -> torch.optim.Optimizer:
-    """Adam; on CPU with PyTorch's for-each kernels (one call per step for all parameters).
-
-    Not the fused kernel: its first step imports torch._dynamo, seconds that land in the
-    first epoch and in the lab's first click (``benchmarks/epoch_time.py --optimizers``)."""
-    return torch.optim.Adam(list(params), lr=lr, foreach=True)
+    """Adam, with PyTorch's fused kernel where this torch has one for the parameters' device
+    (CUDA; CPU since torch 2.4): the same algorithm, one kernel per step for all parameters.
+    Plain Adam otherwise. ``benchmarks/optimizer_choice.py`` compares the kernels."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, ValueError, TypeError):
+        return torch.optim.Adam(params, lr=lr)
 
 
 # -- callbacks ----------------------------------------------------------------------------

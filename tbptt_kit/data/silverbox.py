@@ -307,5 +307,5 @@ def create_dls_silverbox(
         seed=seed,
         **kwargs,
     )
-    dls.fs, dls.units = FS, ("mV", 1e3)  # volts, scored in millivolts
+    dls.fs, dls.signal_unit, dls.units = FS, "V", ("mV", 1e3)  # volts, scored in millivolts
     return dls

@@ -242,6 +242,7 @@ class DataLoaders:
     norm: Normalizer
     fs: float | None = None
     units: tuple[str, float] = ("", 1.0)  # how scores are shown: (name, factor), e.g. ("mV", 1e3)
+    signal_unit: str = ""  # the unit of u, y and the loss, e.g. "V"
 
     @property
     def layout(self) -> str:
