@@ -22,7 +22,8 @@ import time
 import torch
 
 from tbptt_kit import compare, create_dls_silverbox
-from tbptt_kit.compare import Table, config_name, epochs_for_equal_steps, loaders_for
+from tbptt_kit.compare import bptt_of, config_name, epochs_for_equal_steps
+from tbptt_kit.table import Table
 
 CONFIGS = [
     {"name": "full"},
@@ -49,7 +50,9 @@ def main() -> None:
     print(table.to_markdown(), flush=True)
 
     # equal steps: rerun only the configurations that need fewer epochs for it
-    steps_per_epoch = [len(loaders_for(make_dls, c).train) for c in CONFIGS]
+    steps_per_epoch = [
+        len(make_dls(sub_seq_len=bptt_of(c).loader_sub_seq_len).train) for c in CONFIGS
+    ]
     epochs = epochs_for_equal_steps(steps_per_epoch, args.epochs, True)
     rerun = [c for c, n in zip(CONFIGS, epochs) if n != args.epochs]
     target = args.epochs * min(steps_per_epoch)
@@ -62,8 +65,9 @@ def main() -> None:
         {k: v for k, v in row.items() if k not in ("bptt", "epochs")}
         | {
             "epochs@equal_steps": eq["epochs"],
-            "valid_rmse@equal_steps": eq["valid_rmse"],
-            "test_multisine_mV@equal_steps": eq["test_multisine_mV"],
+            "samples@equal_steps": eq["samples"],
+            "valid_mV@equal_steps": eq["valid_mV"],
+            **{f"{k}@equal_steps": v for k, v in eq.items() if k.startswith("test_")},
         }
         for row, eq in zip(table, equal_table)
     )
