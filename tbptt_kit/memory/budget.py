@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from ..data.windows import divisors
 from ..learner import Callback
 from .kernels import FLOAT_BYTES
 from .predict import estimate_memory
@@ -114,9 +115,8 @@ def largest_sub_seq_len(win_sz: int, budget: float, **sizes) -> int | None:
     sizes: the other arguments of ``predict_step_memory``."""
     fits = [
         d
-        for d in range(1, win_sz + 1)
-        if win_sz % d == 0
-        and sum(predict_step_memory(win_sz=win_sz, sub_seq_len=d, **sizes).values()) <= budget
+        for d in divisors(win_sz)
+        if sum(predict_step_memory(win_sz=win_sz, sub_seq_len=d, **sizes).values()) <= budget
     ]
     return max(fits) if fits else None
 
