@@ -50,15 +50,15 @@ def _diagnose(got: list, want: list, u: torch.Tensor) -> str | None:
                 "Slice the time axis, u[:, t0:t1]."
             )
         return f"your sub-windows have shapes {shapes}, they must be {tuple(want[0].shape)}."
+    if all(torch.equal(g, w) for g, w in zip(got, want)):
+        return None
     if all(any(torch.equal(g, w) for w in want) for g in got):
         return (
             "your sub-windows are not in time order: the state must flow from the first steps "
             "of the window to the last, so sub-window k holds steps k*sub_seq_len to "
             "(k+1)*sub_seq_len."
         )
-    if not all(torch.equal(g, w) for g, w in zip(got, want)):
-        return "your sub-windows hold other steps than the window's, cut on the time axis (dim 1)."
-    return None
+    return "your sub-windows hold other steps than the window's, cut on the time axis (dim 1)."
 
 
 def check_sub_windows(sub_windows) -> str:

@@ -50,27 +50,32 @@ def _cases(exercise: str, func, cases, rel: float, hint: str) -> str | None:
     return None
 
 
-def _broadcasts(exercise: str, func, make_args, expected: float) -> str | None:
-    """WRONG with the broadcasting feedback if func gives the (T, T) answer on a small case."""
-    rng = np.random.default_rng(1)
-    args = make_args(rng)
-    got, verdict = _call(exercise, func, args)
+def _broadcasts(exercise: str, func, make_args, expected) -> str | None:
+    """WRONG, with the broadcasting feedback, if func on a (T, 1) case is wrong or builds a
+    (T, T) matrix on the way (a constant prediction gives the right value even then, so
+    its memory tells: tracemalloc counts numpy's allocations)."""
+    import tracemalloc
+
+    args = make_args(np.random.default_rng(1))
+    tracemalloc.start()
+    try:
+        got, verdict = _call(exercise, func, args)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
     if verdict is not None:
         return verdict
+    n = len(args[0])
     want = expected(args)
-    try:
-        ok = math.isclose(float(got), want, rel_tol=1e-3)
-    except (TypeError, ValueError):
-        ok = False
-    if ok:
+    if _close(got, want, 1e-3) and peak < 8 * n * n / 4:  # a (T, T) float64 matrix: 8 T² bytes
         return None
     shapes = " and ".join(str(np.shape(a)) for a in args[:2])
     print(
-        f"{exercise}: not yet right. With arrays of shapes {shapes} you return {got!r}, the right "
-        f"answer is {want:.4g}. "
-        + "A (T, 1) array minus a (T,) array broadcasts to a (T, T) matrix: every sample "
-        "against every other. On the multisine test record that is 21,638 x 21,638 numbers "
-        "(3.7 GB). Flatten both first: np.ravel(y)."
+        f"{exercise}: not yet right. With arrays of shapes {shapes} you return {got!r} "
+        f"(the right answer is {want:.4g}) and your function used {peak / 1e6:.1f} MB for "
+        f"{n} samples. A (T, 1) array minus a (T,) array broadcasts to a (T, T) matrix: every "
+        "sample against every other. On the multisine test record that is 21,638 x 21,638 "
+        "numbers (3.7 GB). Flatten both first: np.ravel(y)."
     )
     return WRONG
 
@@ -95,7 +100,7 @@ def check_benchmark_rmse(benchmark_rmse_mv, learn, name: str = "multisine") -> s
     verdict = _broadcasts(
         "Exercise 1",
         benchmark_rmse_mv,
-        lambda rng: (0.01 * rng.standard_normal((100, 1)), 0.01 * rng.standard_normal(100)),
+        lambda rng: (0.01 * rng.standard_normal((2000, 1)), 0.01 * rng.standard_normal(2000)),
         lambda args: _rmse_mv(*args, 50),
     )
     if verdict is not None:
@@ -139,9 +144,9 @@ def check_mean_model_rmse(mean_model_rmse_mv) -> str:
         mean_model_rmse_mv,
         lambda rng: (
             0.01 + 0.05 * rng.standard_normal((200, 1)),
-            0.05 * rng.standard_normal((100, 1)),
+            0.05 * rng.standard_normal((2000, 1)),
         ),
-        lambda args: _rmse_mv(args[1], np.full(100, np.mean(args[0])), 50),
+        lambda args: _rmse_mv(args[1], np.full(2000, np.mean(args[0])), 50),
     )
     if verdict is not None:
         return verdict

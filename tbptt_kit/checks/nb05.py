@@ -30,6 +30,11 @@ def check_largest_fitting_sub_seq_len(largest_fitting_sub_seq_len) -> str:
     ):
         sizes = dict(rnn_type="lstm", hidden_size=hidden, num_layers=1, bs=bs)
         cases.append(((win_sz, bs, hidden, budget), largest_sub_seq_len(win_sz, budget, **sizes)))
+    # a budget just over the whole step at sub_seq_len=100: the activations alone of a longer
+    # sub-window fit it, the whole step does not
+    sizes = dict(rnn_type="lstm", hidden_size=512, num_layers=1, bs=1)
+    budget = step(win_sz=500, sub_seq_len=100, **sizes) + 1
+    cases.append(((500, 1, 512, budget), largest_sub_seq_len(500, budget, **sizes)))
     return check_cases(
         "Exercise 1",
         largest_fitting_sub_seq_len,
