@@ -23,18 +23,19 @@ def plot_record(u, y, fs: float | None = None, parts: dict | None = None, title:
     """
     u, y = np.asarray(u).ravel(), np.asarray(y).ravel()
     t = np.arange(len(u)) / fs if fs else np.arange(len(u))
-    fig, (ax_u, ax_y) = plt.subplots(2, 1, figsize=(9, 4), sharex=True)
+    fig, (ax_u, ax_y) = plt.subplots(2, 1, figsize=(9, 4.4), sharex=True)
     ax_u.plot(t, 1e3 * u, lw=0.3, color="C0")
     ax_y.plot(t, 1e3 * y, lw=0.3, color="C1")
-    ax_u.set(ylabel="input u (mV)", title=title)
+    ax_u.set(ylabel="input u (mV)")
+    fig.suptitle(title)
     ax_y.set(ylabel="output y (mV)", xlabel="time (s)" if fs else "sample")
     for i, (name, part) in enumerate((parts or {}).items()):
         lo, hi = (part.start / fs, part.stop / fs) if fs else (part.start, part.stop)
         for ax in (ax_u, ax_y):
             ax.axvspan(lo, hi, color=f"C{i + 2}", alpha=0.12, lw=0)
-        ax_u.text(
+        ax_u.text(  # alternate rows: neighbouring short parts' names do not overprint
             (lo + hi) / 2,
-            1.02,
+            1.02 + 0.12 * (i % 2),
             name,
             transform=ax_u.get_xaxis_transform(),
             ha="center",

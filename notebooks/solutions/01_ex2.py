@@ -1,12 +1,9 @@
 # Exercise 2, a worked solution.
-# One step per batch of bs windows; a last, smaller batch is a step too, so round up.
-import math
+# Time is dimension 1 of a batch (bs, win_sz, n_u): slice it, keep every window (dimension 0).
+# Sub-window k holds steps k * sub_seq_len to (k + 1) * sub_seq_len, so the list is in time order.
+def sub_windows(u, sub_seq_len):
+    n = u.shape[1] // sub_seq_len
+    return [u[:, k * sub_seq_len : (k + 1) * sub_seq_len] for k in range(n)]
 
 
-def steps_per_epoch(n_samples, win_sz, stp_sz, bs):
-    windows = (n_samples - win_sz) // stp_sz + 1  # as in Exercise 1
-    return math.ceil(windows / bs)
-
-
-# stp_sz=10 gives ten times the windows, and so ten times the steps, of stp_sz=100
-steps_per_epoch(50_000, 500, 10, 16), steps_per_epoch(50_000, 500, 100, 16)
+[tuple(s.shape) for s in sub_windows(batch.u, 100)]

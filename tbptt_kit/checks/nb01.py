@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-from .core import check_cases
+from .core import NOT_DONE, RIGHT, WRONG, check_cases
 
 _WINDOW_CASES = [
     (50_000, 500, 10),
@@ -34,17 +35,54 @@ def check_n_windows(n_windows) -> str:
     )
 
 
-def check_steps_per_epoch(steps_per_epoch) -> str:
-    """Exercise 01.2: steps_per_epoch(n_samples, win_sz, stp_sz, bs) against the loader's len."""
-    from ..data.windows import WindowDataset, WindowLoader
+def _diagnose(got: list, want: list, u: torch.Tensor) -> str | None:
+    """What is wrong with the sub-windows ``got`` (None: nothing)."""
+    if not isinstance(got, (list, tuple)) or not all(isinstance(g, torch.Tensor) for g in got):
+        return f"return a list of tensors, got {type(got).__name__}."
+    if len(got) != len(want):
+        return f"a window of {u.shape[1]} steps has {len(want)} sub-windows; you return {len(got)}."
+    if any(g.shape != w.shape for g, w in zip(got, want)):
+        shapes = [tuple(g.shape) for g in got[:3]]
+        if got and got[0].shape[0] != u.shape[0]:
+            return (
+                f"you cut the batch dimension: your sub-windows have shapes {shapes}, each must keep "
+                f"all {u.shape[0]} windows, (bs, sub_seq_len, n_u) = {tuple(want[0].shape)}. "
+                "Slice the time axis, u[:, t0:t1]."
+            )
+        return f"your sub-windows have shapes {shapes}, they must be {tuple(want[0].shape)}."
+    if all(torch.equal(g, w) for g, w in zip(got, want)):
+        return None
+    if all(any(torch.equal(g, w) for w in want) for g in got):
+        return (
+            "your sub-windows are not in time order: the state must flow from the first steps "
+            "of the window to the last, so sub-window k holds steps k*sub_seq_len to "
+            "(k+1)*sub_seq_len."
+        )
+    return "your sub-windows hold other steps than the window's, cut on the time axis (dim 1)."
 
-    cases = []
-    for (n, w, s), bs in zip(_WINDOW_CASES, (16, 16, 2, 4, 64, 1)):
-        record = (np.zeros(n, np.float32), np.zeros(n, np.float32))
-        cases.append(((n, w, s, bs), len(WindowLoader(WindowDataset([record], w, s), bs))))
-    return check_cases(
-        "Exercise 2",
-        steps_per_epoch,
-        cases,
-        hint="a last, smaller batch still takes one step: round up.",
-    )
+
+def check_sub_windows(sub_windows) -> str:
+    """Exercise 01.2: sub_windows(u, sub_seq_len) -> the sub-windows of a batch of windows
+    u (bs, win_sz, n_u), in time order, against ``tbptt_kit.split_windows``."""
+    from ..data.windows import split_windows
+
+    for bs, win_sz, n_u, sub_seq_len in ((4, 12, 1, 3), (3, 20, 2, 5), (16, 500, 1, 100)):
+        u = torch.arange(bs * win_sz * n_u, dtype=torch.float32).reshape(bs, win_sz, n_u)
+        want = [b.u for b in split_windows(u, u, sub_seq_len)]
+        try:
+            got = sub_windows(u, sub_seq_len)
+        except NotImplementedError:
+            print("Exercise 2: not done yet. Fill in the cell above, run it, then run this one.")
+            return NOT_DONE
+        except Exception as err:  # the student's code may fail in any way: say how
+            print(f"Exercise 2: your function raised {type(err).__name__}: {err}")
+            return WRONG
+        problem = _diagnose(list(got) if isinstance(got, (list, tuple)) else got, want, u)
+        if problem:
+            print(
+                f"Exercise 2: not yet right. For u of shape {tuple(u.shape)} and "
+                f"sub_seq_len={sub_seq_len}: {problem}"
+            )
+            return WRONG
+    print("Exercise 2: right, your sub-windows match tk.split_windows on 3 cases. Well done.")
+    return RIGHT

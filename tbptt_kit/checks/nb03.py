@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .core import check_cases
+from .core import NOT_DONE, RIGHT, WRONG, check_cases
 
 
 def check_largest_window(largest_window) -> str:
@@ -32,26 +32,70 @@ def check_largest_window(largest_window) -> str:
     )
 
 
-def _largest_full_window(budget: int) -> int:
-    """Largest win_sz whose predicted full-BPTT memory (LSTM 40, bs 16) fits: bisection."""
-    from ..memory import estimate_memory
+def _saved_variants(model, u, y) -> dict[str, int]:
+    """Bytes saved for backward by forward + loss, counted the right way and two wrong ways."""
+    import torch
 
-    lo, hi = 0, 1
-    while estimate_memory("lstm", 40, 1, 16, hi) <= budget:
-        lo, hi = hi, 2 * hi
-    while hi - lo > 1:  # estimate(lo) fits, estimate(hi) does not
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if estimate_memory("lstm", 40, 1, 16, mid) <= budget else (lo, mid)
-    return lo
+    own = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
+    batch = {u.untyped_storage().data_ptr(), y.untyped_storage().data_ptr()}
+    seen, every, with_weights = {}, [0], {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        ptr, nbytes = storage.data_ptr(), storage.nbytes()
+        every[0] += t.numel() * t.element_size()
+        if ptr not in batch:
+            with_weights[ptr] = nbytes
+        if ptr not in own | batch and ptr != 0:
+            seen[ptr] = nbytes
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        (model.forward_from(u)[0] - y).abs().mean()
+    return {"right": sum(seen.values()), "every": every[0], "weights": sum(with_weights.values())}
 
 
-def check_largest_full_window(largest_full_window) -> str:
-    """Exercise 03.2: the longest full-BPTT window the predictor says fits a budget."""
-    cases = [((b,), _largest_full_window(b)) for b in (2 * 2**30, 100 * 2**20, 10 * 2**20)]
-    return check_cases(
-        "Exercise 2",
-        largest_full_window,
-        cases,
-        rel=0,
-        hint="memory grows with win_sz: double win_sz until it no longer fits, then bisect.",
-    )
+def check_saved_bytes(saved_bytes) -> str:
+    """Exercise 03.2: saved_bytes(model, u, y), the activation memory of full BPTT's forward
+    and loss on windows u, y, against ``measure_memory(model, (u, y)).activation_bytes``."""
+    import torch
+
+    from ..memory import measure_memory
+    from ..model import StatefulRNN
+
+    for rnn_type, bs, win_sz in (("lstm", 16, 200), ("gru", 4, 50), ("lstm", 2, 30)):
+        torch.manual_seed(0)
+        model = StatefulRNN(rnn_type=rnn_type, hidden_size=8)
+        u, y = torch.randn(bs, win_sz, 1), torch.randn(bs, win_sz, 1)
+        want = measure_memory(model, (u, y), peak=False).activation_bytes
+        variants = _saved_variants(model, u, y)
+        model.reset_state()
+        try:
+            got = saved_bytes(model, u, y)
+        except NotImplementedError:
+            print("Exercise 2: not done yet. Fill in the cell above, run it, then run this one.")
+            return NOT_DONE
+        except Exception as err:  # the student's code may fail in any way: say how
+            print(f"Exercise 2: your function raised {type(err).__name__}: {err}")
+            return WRONG
+        finally:
+            model.reset_state()
+        if got == want:
+            continue
+        reasons = {
+            "every": "you counted every saved tensor, views included: several are views of "
+            "one block of memory (oneDNN saves its output twice). Count each storage once: "
+            "key a dict by t.untyped_storage().data_ptr().",
+            "weights": "you counted the weights too. They exist before the step and stay "
+            "after it: leave out the storages of model.parameters() and model.buffers().",
+        }
+        why = " Or ".join(reasons[k] for k in reasons if variants[k] == got) or (
+            "count each saved storage once, without the weights and the batch u, y."
+        )
+        print(
+            f"Exercise 2: not yet right. For a {rnn_type.upper()} on u of shape "
+            f"{tuple(u.shape)} you return {got!r} bytes, measure_memory says {want}. {why}"
+        )
+        return WRONG
+    print("Exercise 2: right, your count matches measure_memory on 3 models. Well done.")
+    return RIGHT

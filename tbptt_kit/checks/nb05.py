@@ -9,12 +9,15 @@ from .core import check_cases
 
 def check_largest_fitting_sub_seq_len(largest_fitting_sub_seq_len) -> str:
     """Exercise 05.1: largest_fitting_sub_seq_len(win_sz, bs, hidden_size, budget_bytes), an LSTM,
-    against ``memory.largest_sub_seq_len``."""
-    from ..memory import estimate_memory
+    against the budget guard's advice."""
+    from ..memory import predict_step_memory
+
+    def step(**sizes):
+        return sum(predict_step_memory(**sizes).values())
 
     def largest_sub_seq_len(win_sz, budget, **sizes):
         fits = [d for d in range(1, win_sz + 1) if win_sz % d == 0]
-        fits = [d for d in fits if estimate_memory(win_sz=win_sz, sub_seq_len=d, **sizes) <= budget]
+        fits = [d for d in fits if step(win_sz=win_sz, sub_seq_len=d, **sizes) <= budget]
         return max(fits) if fits else None
 
     cases = []
@@ -27,11 +30,16 @@ def check_largest_fitting_sub_seq_len(largest_fitting_sub_seq_len) -> str:
     ):
         sizes = dict(rnn_type="lstm", hidden_size=hidden, num_layers=1, bs=bs)
         cases.append(((win_sz, bs, hidden, budget), largest_sub_seq_len(win_sz, budget, **sizes)))
+    # a budget just over the whole step at sub_seq_len=100: the activations alone of a longer
+    # sub-window fit it, the whole step does not
+    sizes = dict(rnn_type="lstm", hidden_size=512, num_layers=1, bs=1)
+    budget = step(win_sz=500, sub_seq_len=100, **sizes) + 1
+    cases.append(((500, 1, 512, budget), largest_sub_seq_len(500, budget, **sizes)))
     return check_cases(
         "Exercise 1",
         largest_fitting_sub_seq_len,
         cases,
-        hint="try the divisors of win_sz from the largest down; estimate_memory each.",
+        hint="try the divisors of win_sz from the largest down; sum predict_step_memory's parts.",
     )
 
 
