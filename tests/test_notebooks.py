@@ -222,6 +222,8 @@ def tiny_learner():
 
 CHECKS = {
     "n_windows": lambda f: checks.check_n_windows(f),
+    "sub_windows": lambda f: checks.check_sub_windows(f),
+    "saved_bytes": lambda f: checks.check_saved_bytes(f),
     "steps_per_epoch": lambda f: checks.check_steps_per_epoch(f),
     "benchmark_rmse_mv": lambda f: checks.check_benchmark_rmse(f, tiny_learner()),
     "mean_model_rmse_mv": lambda f: checks.check_mean_model_rmse(f),
