@@ -84,6 +84,8 @@ def test_bad_settings_name_the_parameter(lab):
         lab.set(layout="waves")
     with pytest.raises(ValueError, match="n_epoch must be an int"):
         lab.set(n_epoch=1.5)
+    with pytest.raises(ValueError, match="sub_seq_len must be an int >= 1, got 0"):
+        lab.set(sub_seq_len=0)
     with pytest.raises(TypeError, match="unknown setting 'lr'"):
         lab.set(lr=0.1)
     assert lab.settings()["bs"] == 16 and lab.win_sz == 200

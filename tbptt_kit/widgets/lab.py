@@ -93,7 +93,8 @@ class Lab:
         self.bs, self.hidden_size, self.rnn_type, self.n_epoch = bs, hidden_size, rnn_type, 1
         self.set(layout=layout, win_sz=win_sz, bs=bs, hidden_size=hidden_size, rnn_type=rnn_type,
                  n_epoch=n_epoch)  # fmt: skip
-        self.sub_seq_len = self.nearest(sub_seq_len)
+        self._check({"sub_seq_len": sub_seq_len})
+        self.sub_seq_len = self.nearest(sub_seq_len)  # the nearest on offer, silently
         self.message = self.refusal_message()
 
     # -- the settings and their rules -------------------------------------------------------
@@ -106,12 +107,13 @@ class Lab:
         """Full BPTT: each window backpropagated whole (sub_seq_len = win_sz; windows only)."""
         return self.layout == "windows" and self.sub_seq_len == self.win_sz
 
-    def sub_seq_len_options(self, win_sz: int | None = None, layout: str | None = None) -> list:
-        """The sub_seq_len values the lab offers for ``win_sz`` (default: the current one)."""
-        if (layout or self.layout) == "streams":
+    def sub_seq_len_options(self) -> list[int]:
+        """The sub_seq_len values on offer now: for windows, the divisors of win_sz that cut
+        it into at most ``max_sub_windows`` sub-windows; for streams, STREAM_SUB_SEQ_LENS."""
+        if self.layout == "streams":
             return list(STREAM_SUB_SEQ_LENS)
-        win_sz = win_sz or self.win_sz
-        return [d for d in divisors(win_sz) if win_sz // d <= self.max_sub_windows]
+        w = self.win_sz
+        return [d for d in divisors(w) if w // d <= self.max_sub_windows]
 
     def nearest(self, sub_seq_len: int) -> int:
         """The offered sub_seq_len closest to ``sub_seq_len`` (the smaller one on a tie)."""
@@ -135,8 +137,9 @@ class Lab:
         if sub_seq_len in self.sub_seq_len_options():
             return ""
         if self.layout == "streams":
-            return f"sub_seq_len={sub_seq_len} is not on offer for streams: choose one of " + (
-                f"{list(STREAM_SUB_SEQ_LENS)}."
+            options = list(STREAM_SUB_SEQ_LENS)
+            return (
+                f"sub_seq_len={sub_seq_len} is not on offer for streams: choose one of {options}."
             )
         return self.explain(self.win_sz, sub_seq_len) or (
             f"sub_seq_len={sub_seq_len} would cut win_sz={self.win_sz} into "
@@ -159,6 +162,10 @@ class Lab:
                 a, b = ranges[name]
                 if isinstance(value, bool) or not isinstance(value, int) or not a <= value <= b:
                     raise ValueError(f"{name} must be an int from {a} to {b}, got {value!r}.")
+            if name == "sub_seq_len" and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ValueError(f"sub_seq_len must be an int >= 1, got {value!r}.")
             if name not in (*choices, *ranges, "sub_seq_len"):
                 raise TypeError(f"unknown setting {name!r}: the lab has {list(self.settings())}.")
 
@@ -292,12 +299,12 @@ class Lab:
             "sub_seq_len": "full" if self.full else self.sub_seq_len,
             "epochs": learn.n_epoch,
             "steps": len(learn.recorder.losses),
-            "train loss": learn.recorder.epochs[-1]["train_loss"],
+            "train MAE (V)": learn.recorder.epochs[-1]["train_loss"],
             SCORE: sum(scores.values()) / len(scores),
             "predicted act.": format_bytes(self.predicted()["setting"]),
             "measured act.": format_bytes(self.live.activation),
             "time (s)": seconds,
         }
         self.runs.append(row)
-        self.status = f"Done: {row['steps']} steps in {seconds:.1f} s, {SCORE} {row[SCORE]:.2f}."
+        self.status = f"Done: {row['steps']} steps in {seconds:.1f} s; free-run valid RMSE {row[SCORE]:.2f} mV."
         return row
