@@ -180,6 +180,7 @@ def test_the_stop_button_leaves_the_lab_usable(lab):
     assert lab.status == "Stopped after 2 steps; no row kept."
     row = lab.train()  # and the next run trains as usual
     assert lab.last_error is None and row["run"] == 1 and len(lab.runs) == 1
+    assert row["measured act."] == row["predicted act."]  # no meter hook left behind
 
 
 # -- the panel: a view over a Lab ----------------------------------------------------------
