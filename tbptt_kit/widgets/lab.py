@@ -75,7 +75,7 @@ class Lab:
         seed: int = 0,
         win_range: tuple[int, int, int] = (100, 2000, 100),
         max_sub_windows: int = 20,
-        max_epochs: int = 10,
+        max_epochs: int = 5,
         max_memory="256 MiB",
         redraw_s: float = 0.5,
         make_dls=None,
