@@ -116,14 +116,22 @@ def plot_free_run(y, y_hat, fs: float | None = None, zoom: slice | None = None, 
 
 
 # -- the lab panel (notebook 05) -----------------------------------------------------------
-def plot_lab_losses(losses, earlier: dict | None = None, title: str = "", figsize=(6.4, 2.8)):
+def plot_lab_losses(
+    losses,
+    earlier: dict | None = None,
+    title: str = "",
+    figsize=(6.4, 2.8),
+    ylabel: str = "training loss: MAE (V)",
+):
     """The lab's live loss plot: training loss per optimizer step (log scale), the run in
     progress bold, ``earlier`` runs (label -> losses) faint behind it for comparison.
+    ``ylabel`` names the loss and its unit (the lab's: mean absolute error in volts).
 
     Built on a bare ``matplotlib.figure.Figure`` (not pyplot), so drawing it many times a
     second during training leaves no figures open and never shows one by itself.
     """
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=figsize, dpi=72)
     ax = fig.add_subplot()
@@ -131,7 +139,8 @@ def plot_lab_losses(losses, earlier: dict | None = None, title: str = "", figsiz
         ax.plot(curve, lw=0.8, alpha=0.45, color=f"C{(i + 1) % 10}", label=label)
     if len(losses):
         ax.plot(losses, lw=1.2, color="C0", label="this run")
-    ax.set(xlabel="optimizer step", ylabel="training loss", title=title)
+    ax.set(xlabel="optimizer step", ylabel=ylabel, title=title)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if any(len(c) for c in [losses, *(earlier or {}).values()]):
         ax.set_yscale("log")
         ax.legend(fontsize=7, loc="upper right")

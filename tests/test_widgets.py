@@ -97,3 +97,21 @@ def test_displays_as_its_panel(explorer):
     bundle = explorer._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.panel.model_id
+
+
+def test_the_window_axis_counts_whole_windows():
+    t = np.arange(10_000)
+    few = WindowExplorer(np.sin(t / 50), np.cos(t / 50), win_sz=1500, stp_sz=1000)
+    ax = few.figure.axes[2]
+    assert len(ax.collections) == 3  # three windows start in the first 4000 samples
+    ticks = [tick for tick in ax.get_yticks() if -0.5 <= tick <= 2.5]
+    assert ticks and all(float(tick).is_integer() for tick in ticks)
+
+
+def test_the_package_exports_the_notebooks_names():
+    import tbptt_kit.widgets as w
+
+    assert {"Lab", "LabPanel", "LiveLossCB", "WindowExplorer"} <= set(w.__all__)
+    assert all(getattr(w, name) for name in w.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        w.Nope  # noqa: B018

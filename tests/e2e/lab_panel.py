@@ -1,8 +1,11 @@
 """Drive the lab panel of notebooks/05_*.ipynb like a student: keyboard and mouse.
 
-The panel is built by tbptt_kit/widgets.py (LabPanel).  The test finds its parts by
-the CSS classes in PANEL_HOOKS, the DOM contract between the two: each widget carries
-its class through `widget.add_class(...)`.  Sliders keep their readout visible.
+The panel is built by tbptt_kit/widgets/lab_panel.py (LabPanel, a view over the Lab of
+widgets/lab.py).  The test finds its parts by the CSS classes in PANEL_HOOKS, the DOM
+contract between the two: each widget carries its class through `widget.add_class(...)`.
+Sliders keep their readout visible.  The driver works in the window layout, the panel's
+default; the layout toggle (tbptt-layout) and the status line (tbptt-status) are not part
+of the contract, so the stand-in panel of fixtures/fake_lab_panel.ipynb needs neither.
 """
 
 from __future__ import annotations
