@@ -134,7 +134,8 @@ def test_one_stream_over_one_record_equals_the_window_layouts_sub_windows():
         torch.testing.assert_close(s.u, w.u, rtol=0, atol=0)
         torch.testing.assert_close(s.y, w.y, rtol=0, atol=0)
         assert (s.new_window, s.sub_idx, s.mask) == (w.new_window, w.sub_idx, None)
-    assert streams.n_u == 2 and streams.n_y == 1 and streams.win_sz == 120
+    assert streams.n_u == 2 and streams.n_y == 1 and streams.win_sz is None  # no windows
+    assert streams.train.ds.win_sz == 120  # the stream: its batches x sub_seq_len steps
     assert streams.sub_seq_len == 20 and streams.train.layout == "streams"
 
 

@@ -260,7 +260,7 @@ class DataLoaders:
     @property
     def win_sz(self) -> int | None:
         """Window length in steps; None in the stream layout."""
-        return getattr(self.train.ds, "win_sz", None)
+        return None if self.layout == "streams" else self.train.ds.win_sz
 
     def records(self, part: str) -> dict[str, Record]:
         """Whole records of one part, name -> (u (T, n_u), y (T, n_y)): "test" as given,
@@ -271,7 +271,7 @@ class DataLoaders:
             raise ValueError(f"part={part!r} is unknown: choose 'train', 'valid' or 'test'.")
         ds = getattr(self, part).ds
         names = [part] + [f"{part}_{i}" for i in range(1, len(ds.u))]
-        return {n: (u.numpy(), y.numpy()) for n, u, y in zip(names, ds.u, ds.y)}
+        return {n: (np.asarray(u[:]), np.asarray(y[:])) for n, u, y in zip(names, ds.u, ds.y)}
 
     @property
     def sub_seq_len(self) -> int | None:
