@@ -270,7 +270,8 @@ class DataLoaders:
             raise ValueError(f"part={part!r} is unknown: choose 'train', 'valid' or 'test'.")
         ds = getattr(self, part).ds
         names = [part] + [f"{part}_{i}" for i in range(1, len(ds.u))]
-        return {n: (u.numpy(), y.numpy()) for n, u, y in zip(names, ds.u, ds.y)}
+        whole = lambda x: x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x[:])  # noqa: E731
+        return {n: (whole(u), whole(y)) for n, u, y in zip(names, ds.u, ds.y)}
 
     @property
     def sub_seq_len(self) -> int | None:
