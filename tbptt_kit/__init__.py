@@ -10,6 +10,15 @@ from .callbacks import GradClipCB, NonFiniteCB, ProgressCB, Recorder, SmokeCB, T
 from .compare import compare
 from .data.echo import create_dls_echo, echo_rmse
 from .data.silverbox import create_dls_silverbox, load_silverbox, simulate_silverbox
+from .data.streams import create_stream_dls, resident_memory
+from .data.text import (
+    Vocab,
+    bits_per_char,
+    create_dls_text,
+    cross_entropy,
+    grad_by_lag_text,
+    sample_text,
+)
 from .data.windows import Batch, DataLoaders, create_dls, split_windows
 from .evaluate import error_by_position, free_run_rmse, initial_state, simulate
 from .learner import Callback, Learner, TbpttResetCB, fun_rmse, learner_for, mae
@@ -23,8 +32,8 @@ from .threads import apply_thread_policy, thread_report
 apply_thread_policy()  # torch's threads from the CPU quota, the affinity mask and the model size
 
 __all__ = [
-    "BPTT",
     "ActMemCB",
+    "BPTT",
     "Batch",
     "BudgetCB",
     "Callback",
@@ -40,11 +49,16 @@ __all__ = [
     "Table",
     "TbpttResetCB",
     "TrainingDiverged",
+    "Vocab",
     "apply_thread_policy",
+    "bits_per_char",
     "compare",
     "create_dls",
     "create_dls_echo",
     "create_dls_silverbox",
+    "create_dls_text",
+    "create_stream_dls",
+    "cross_entropy",
     "detach_state",
     "echo_rmse",
     "error_by_position",
@@ -52,12 +66,15 @@ __all__ = [
     "free_run_rmse",
     "fun_rmse",
     "grad_by_lag",
+    "grad_by_lag_text",
     "initial_state",
     "learner_for",
     "load_silverbox",
     "mae",
     "measure_memory",
     "plot_grad_by_lag",
+    "resident_memory",
+    "sample_text",
     "simulate",
     "simulate_silverbox",
     "split_windows",

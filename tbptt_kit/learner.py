@@ -156,7 +156,16 @@ class Learner:
 
     def kept(self, pred: torch.Tensor, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(pred, targ) as (n_samples, n_y): the window's first n_skip steps and padded
-        steps (``batch.mask``) left out."""
+        steps (``batch.mask``) left out. Stream layout: n_skip steps after each row's reset.
+        Text: pred (n_samples, V) logits, targ (n_samples,) ids."""
+        if batch.reset is not None:  # streams: rows start records at different batches
+            keep = torch.ones(batch.y.shape[:2], dtype=torch.bool, device=batch.y.device)
+            if batch.mask is not None:
+                keep &= batch.mask
+            if self.n_skip:
+                steps = torch.arange(keep.shape[1], device=keep.device)
+                keep &= ~(batch.reset[:, None] & (steps < self.n_skip))
+            return pred[keep], batch.y[keep]
         skip = self.n_skip if batch.sub_idx == 0 else 0
         pred, targ = pred[:, skip:], batch.y[:, skip:]
         if batch.mask is not None:

@@ -16,9 +16,10 @@ import torch
 
 from .bptt import BPTT
 from .callbacks import GradClipCB, NonFiniteCB, ProgressCB, Recorder, SmokeCB
+from .data.text import cross_entropy
 from .data.windows import DataLoaders
 from .evaluate import N_INIT, free_run_rmse, simulate
-from .learner import Learner, TbpttResetCB, mae
+from .learner import Learner, TbpttResetCB, fun_rmse, mae
 from .memory import ActMemCB, BudgetCB
 from .model import StatefulRNN
 
@@ -37,6 +38,10 @@ class RNNLearner(Learner):
     ``SmokeCB``. Optional: ``progress`` (the live table), ``act_mem`` (the act_mem column),
     ``max_memory`` (the budget guard: bytes, "2 GiB", None for the default budget, math.inf
     for none), ``clip_grad`` (clip the gradients' norm to this value; None: off).
+
+    Text loaders (``create_dls_text``): the model reads token ids through an embedding and
+    gives logits; ``vocab_size`` defaults to the loaders' vocabulary, ``loss_func`` (None) to
+    ``cross_entropy``. Signals: ``loss_func`` None means ``mae``.
     """
 
     def __init__(
@@ -47,7 +52,7 @@ class RNNLearner(Learner):
         num_layers: int = 1,
         sub_seq_len: int | None = None,
         metrics=(),
-        loss_func=mae,
+        loss_func=None,
         n_skip: int = 0,
         seed: int | None = None,
         cbs=(),
@@ -61,6 +66,7 @@ class RNNLearner(Learner):
     ):
         mode = BPTT.of(sub_seq_len, bptt, bptt_len)
         mode.check_loaders(dls)
+        vocab_size, loss_func = _text_or_signals(dls, vocab_size, loss_func)
         if seed is not None:
             torch.manual_seed(seed)
         model = StatefulRNN(
@@ -90,6 +96,8 @@ class RNNLearner(Learner):
         """Free-run RMSE on each whole record of ``part`` ("valid" or "test"), scored after
         the first ``n_init`` samples set the state, in the data's display units (mV for the
         Silverbox): the benchmark's convention, and the score the course compares runs by."""
+        if getattr(self.dls, "vocab", None) is not None:
+            raise ValueError("score free-runs signals; for text, validate() gives the loss.")
         return free_run_rmse(self.model, self.dls.records(part), n_init, self.dls.units)
 
     def test_rmse(self, n_init: int = N_INIT) -> dict[str, float]:
@@ -104,6 +112,8 @@ class RNNLearner(Learner):
         """Target against prediction for the first ``max_n`` validation windows."""
         if isinstance(max_n, bool) or not isinstance(max_n, int) or max_n < 1:
             raise ValueError(f"max_n must be an int >= 1 (windows to show), got {max_n!r}.")
+        if self.dls.layout != "windows":
+            raise ValueError("show_results draws windows; stream loaders have none: use simulate.")
         ds = self.dls.valid.ds
         u, y = ds[list(range(min(max_n, len(ds))))]
         pred = self.run_windows(u.to(self.model.u_mean.device), y, backward=False)
@@ -130,3 +140,26 @@ class RNNLearner(Learner):
         """Training loss per step and validation loss per epoch."""
         self.recorder.plot_losses()
         plt.show()
+
+
+def _text_or_signals(dls, vocab_size, loss_func):
+    """(vocab_size, loss_func) for these loaders: text gets its vocabulary and cross-entropy."""
+    vocab = getattr(dls, "vocab", None)
+    if vocab is None:
+        if vocab_size is not None:
+            raise ValueError(
+                f"vocab_size={vocab_size} is for token models, but these loaders hand out "
+                f"signals: leave vocab_size out, or create text loaders with create_dls_text."
+            )
+        return None, loss_func or mae
+    if vocab_size is not None and vocab_size != len(vocab):
+        raise ValueError(
+            f"vocab_size={vocab_size} differs from the loaders' vocabulary of {len(vocab)} "
+            f"characters: leave vocab_size out (it is taken from the loaders)."
+        )
+    if loss_func in (mae, fun_rmse):
+        raise ValueError(
+            f"loss_func={loss_func.__name__} compares signals; a text model gives logits over "
+            f"{len(vocab)} characters: use loss_func=cross_entropy (the default for text)."
+        )
+    return len(vocab), loss_func or cross_entropy

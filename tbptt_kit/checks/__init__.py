@@ -1,4 +1,4 @@
-"""Self-checks for the course's exercises, one module per notebook (``nb01`` ... ``nb06``).
+"""Self-checks for the course's exercises, one module per notebook (``nb01`` ... ``nb08``).
 
 Each check calls the student's function on cases whose answers the kit computes, and
 returns a verdict that names the misconception where it can. ``core.py`` has the pieces
@@ -12,3 +12,5 @@ from .nb03 import *  # noqa: F403
 from .nb04 import *  # noqa: F403
 from .nb05 import *  # noqa: F403
 from .nb06 import *  # noqa: F403
+from .nb07 import *  # noqa: F403
+from .nb08 import *  # noqa: F403

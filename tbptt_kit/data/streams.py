@@ -16,11 +16,9 @@ for that row at that batch (the row starts from a zero state there):
     row 1:   R B B B    . B - -    R C C C    . C C C
     row 2:   R C C C    R D D D    . D - -    R E E -
 
-Batch 0 resets every row (``new_window=True``). Row 0 reads A, then B starts. B goes on in
-row 1, from a zero state: a record is cut only where one stream ends and the next begins,
-at most bs - 1 cuts an epoch. Read row after row, the streams are the records one after
-another, each whole and in order. Streams differ in length by at most one sub-window; a row
-whose stream has ended gets sub-windows that are all padding.
+Batch 0 resets every row (``new_window=True``). B goes on in row 1, from a zero state: a
+record is cut only where one stream ends and the next begins (at most bs - 1 cuts an epoch).
+Streams differ by at most one sub-window; an ended stream gets all-padding sub-windows.
 
 Shuffling (training) reorders whole records before each epoch, never steps. Records read from
 HDF5 files are read lazily: each row reads its next ``read_ahead`` sub-windows from disk when
@@ -30,6 +28,7 @@ it needs them, so the loader holds O(bs x read_ahead x sub_seq_len) samples, nev
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ import h5py
 import numpy as np
 import torch
 
+from ..smoke import smoke_samples
 from .windows import Batch, DataLoaders, Normalizer, _as_2d, check_int
 
 
@@ -58,7 +58,8 @@ class HDF5Signals:
             if len(lengths) != 1 or -1 in lengths:
                 raise ValueError(f"{self.names} in {self.path} must be 1-D and of equal length.")
             self.fs = float(f.attrs["fs"]) if "fs" in f.attrs else None
-        self.shape, self.dtype = (lengths.pop(), len(self.names)), np.dtype(np.float32)
+        n = smoke_samples(lengths.pop())  # smoke mode (TBPTT_KIT_SMOKE=1): the first few samples
+        self.shape, self.dtype = (n, len(self.names)), np.dtype(np.float32)
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -67,27 +68,24 @@ class HDF5Signals:
         if self._file is None:  # opened on the first read, then kept open
             self._file = h5py.File(self.path, "r")
             self._datasets = [self._file[n] for n in self.names]
+        t = slice(*t.indices(len(self)))
         cols = [d[t] for d in self._datasets]  # one read per signal
         x = cols[0][:, None] if len(cols) == 1 else np.stack(cols, axis=1)
         x = x.astype(np.float32, copy=False)
         bad = ~np.isfinite(x)
         if bad.any():
             i, j = np.argwhere(bad)[0]
-            start = t.start or 0
             raise ValueError(
                 f"signal {self.names[j]!r} in {self.path} is {x[i, j]} at "
-                f"sample {start + i}; clean the data before training."
+                f"sample {t.start + i}; clean the data before training."
             )
         return x
 
 
 @dataclass
 class StreamDataset:
-    """Records (u, y) as array-likes of equal length: numpy arrays or ``HDF5Signals``.
-
-    The same attributes as ``WindowDataset`` where they mean the same: ``u``, ``y`` (lists),
-    and ``win_sz``, here the length of one stream in steps (batches per epoch x sub_seq_len).
-    """
+    """Records: lists ``u``, ``y`` of numpy arrays or ``HDF5Signals``, as ``WindowDataset``;
+    ``win_sz`` is the length of one stream in steps (batches per epoch x sub_seq_len)."""
 
     u: list
     y: list
@@ -140,11 +138,14 @@ class StreamLoader:
         device="cpu",
         read_ahead: int = 32,
         what: str = "train",
+        max_batches: int | None = None,
     ):
         bs_name = "bs" if what == "train" else f"{what}_bs"
         check_int(bs_name, bs)
         check_int("sub_seq_len", sub_seq_len)
         check_int("read_ahead", read_ahead)
+        if max_batches is not None:
+            check_int("max_batches", max_batches)
         lengths = [len(u) for u in ds.u]
         check_records(lengths, [len(y) for y in ds.y], sub_seq_len, what)
         n_sub = sum(math.ceil(n / sub_seq_len) for n in lengths)
@@ -160,7 +161,7 @@ class StreamLoader:
         self.generator = torch.Generator().manual_seed(seed)
         self.device = torch.device(device)
         self.n_batches = stream_pieces(lengths, range(len(lengths)), bs, sub_seq_len)[1]
-        ds.win_sz = self.n_batches * sub_seq_len
+        ds.win_sz, self.max_batches = self.n_batches * sub_seq_len, max_batches
 
     @property
     def n_u(self) -> int:
@@ -172,7 +173,7 @@ class StreamLoader:
 
     def __len__(self) -> int:
         """Batches (optimizer steps) per epoch; the same every epoch, whatever the order."""
-        return self.n_batches
+        return min(self.n_batches, self.max_batches or self.n_batches)
 
     def order(self) -> list[int]:
         """The order of the records this epoch: shuffled (training) or as given."""
@@ -201,7 +202,7 @@ class StreamLoader:
         rows = [self._row(p) for p in pieces]
         u0, y0 = self.ds.u[0], self.ds.y[0]
         k, bs = self.sub_seq_len, self.bs
-        for i in range(self.n_batches):
+        for i in range(len(self)):
             u = np.zeros((bs, k, *u0.shape[1:]), dtype=u0.dtype)  # padding stays zero
             y = np.zeros((bs, k, *y0.shape[1:]), dtype=y0.dtype)
             n_real, reset = np.zeros(bs, np.int64), np.zeros(bs, bool)
@@ -275,6 +276,7 @@ def _stream_records(source, u_names, y_names, what: str, lazy: bool):
                 u, y = u[:], y[:]
         elif isinstance(item, tuple) and len(item) == 2:
             u, y = _as_2d(item[0], f"{what} record {i} u"), _as_2d(item[1], f"{what} record {i} y")
+            u, y = u[: smoke_samples(len(u))], y[: smoke_samples(len(y))]  # smoke mode: shorter
         else:
             raise TypeError(
                 f"{what} must be an HDF5 path, a (u, y) pair of arrays, or a list of those; "
@@ -299,6 +301,8 @@ def create_stream_dls(
     read_ahead: int = 32,
     seed: int = 0,
     device="cpu",
+    max_batches: int | None = None,
+    units: tuple[str, float] = ("", 1.0),
 ) -> DataLoaders:
     """Stream-layout loaders from HDF5 files (u0/y0 datasets, an fs attribute) or arrays.
 
@@ -308,14 +312,15 @@ def create_stream_dls(
     batch is the next ``sub_seq_len`` steps of every stream. Where one stream ends and the
     next begins, a record may be split: its second part starts from a zero state.
 
-    A record that ends inside a sub-window is padded to the sub-window's end with zeros, and
-    ``Batch.mask`` leaves the padding out of the loss; the next record in that row starts at
-    the next batch, with ``Batch.reset`` True for the row. ``bs`` larger than the number of
-    sub-windows the records hold is refused (some rows would hold nothing at all).
+    A record that ends inside a sub-window is padded with zeros, left out of the loss by
+    ``Batch.mask``; the row's next record starts at the next batch (``Batch.reset`` True).
 
     lazy (HDF5 only): read each sub-window from disk when it is needed (``read_ahead``
     sub-windows per row at a time); False reads every record into memory up front.
     Normalisation statistics come from one streaming pass over the train records.
+    max_batches: end each training epoch after this many batches (a record too long for
+    whole epochs). units: how scores are shown, e.g. ("mV", 1e3). In smoke mode
+    (TBPTT_KIT_SMOKE=1) every record is cut to a few thousand samples.
     """
     check_int("bs", bs)
     check_int("sub_seq_len", sub_seq_len)
@@ -330,9 +335,25 @@ def create_stream_dls(
     train_ds, valid_ds = StreamDataset(u_tr, y_tr), StreamDataset(u_va, y_va)
     kw = dict(sub_seq_len=sub_seq_len, device=device, read_ahead=read_ahead)
     return DataLoaders(
-        train=StreamLoader(train_ds, bs, shuffle=True, seed=seed, **kw),
+        train=StreamLoader(train_ds, bs, shuffle=True, seed=seed, max_batches=max_batches, **kw),
         valid=StreamLoader(valid_ds, valid_bs or bs, shuffle=False, what="valid", **kw),
         test=test_records,
         norm=streaming_normalizer(train_ds),
         fs=fs,
+        units=units,
     )
+
+
+def resident_memory(reset_peak: bool = False) -> tuple[int, int]:
+    """(now, peak): this process's resident memory in bytes and its peak since it started or
+    since ``reset_peak=True`` (Linux /proc; elsewhere both are the never-reset peak)."""
+    try:
+        if reset_peak:
+            Path("/proc/self/clear_refs").write_text("5")
+        status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+        return tuple(1024 * int(status[k].split()[0]) for k in ("VmRSS", "VmHWM"))
+    except (OSError, KeyError):
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+        return (peak, peak) if os.uname().sysname == "Darwin" else (1024 * peak, 1024 * peak)

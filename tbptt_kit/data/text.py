@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..smoke import is_smoke, smoke_samples
 from .streams import StreamDataset, StreamLoader
 from .windows import DataLoaders, check_int
 
@@ -120,7 +121,8 @@ def create_dls_text(
     state resets where one starts), or None for ``load_corpus()``. The vocabulary holds every
     character of ``text``. Training gets the first (1 - valid_frac) of the characters (its
     documents reshuffled every epoch), validation the rest, in order.
-    Batches: u and y (bs, sub_seq_len) int64 ids, y one character ahead of u.
+    Batches: u and y (bs, sub_seq_len) int64 ids, y one character ahead of u. Smoke mode
+    (TBPTT_KIT_SMOKE=1): the first 10 x 4,000 characters, bs cut to what they can fill.
     """
     docs = load_corpus() if text is None else [text] if isinstance(text, str) else text
     if not isinstance(docs, (list, tuple)) or not all(isinstance(d, str) for d in docs):
@@ -140,12 +142,19 @@ def create_dls_text(
     check_int("bs", bs)
     check_int("sub_seq_len", sub_seq_len)
     vocab = Vocab.from_text(docs)
+    if is_smoke():  # the first characters only; the vocabulary stays the whole text's
+        ends = np.cumsum([len(d) for d in docs])
+        keep = 10 * smoke_samples(int(ends[-1]))
+        docs = [d[: max(keep - e + len(d), 0)] for d, e in zip(docs, ends)]
+        docs = [d for d in docs if len(d) > 1]
 
     def loader(pieces: list[str], what: str, **kw) -> StreamLoader:
         if not pieces:
             raise ValueError(f"valid_frac={valid_frac} leaves no {what} text: move it toward 0.5.")
         ids = [vocab.encode(p) for p in pieces]
         ds = StreamDataset([x[:-1] for x in ids], [x[1:] for x in ids])
+        if is_smoke():
+            kw["bs"] = min(kw["bs"], sum(math.ceil((len(x) - 1) / sub_seq_len) for x in ids))
         return StreamLoader(ds, sub_seq_len=sub_seq_len, device=device, what=what, **kw)
 
     train, valid = split_text(docs, valid_frac)
@@ -226,3 +235,38 @@ def sample_text(
         reset()
         model.train(was_training)
     return prompt + vocab.decode(out)
+
+
+def grad_by_lag_text(learn_or_model, batch=None, sub_seq_len=None, T: int = 200, bs: int = 16):
+    """The gradient-by-lag lens (``tk.grad_by_lag``) for a text model: for each lag ℓ, the
+    norm of ∂L/∂e[T-1-ℓ], L the cross-entropy of the last step, e the *embedded* inputs (ids
+    have no gradient). Returns an array (T,), lag 0 first; exactly 0.0 where no path is.
+
+    batch: (u, y), (bs, T) ids; None takes ``bs`` pieces of ``T`` characters of a learner's
+    validation text. sub_seq_len: truncated BPTT, the T steps run as sub-windows of this many
+    (T a multiple), the state carried and detached between them; None: full BPTT.
+    The model's weights, state and gradients are left as they were.
+    """
+    model = getattr(learn_or_model, "model", learn_or_model)
+    if batch is None:
+        if not hasattr(learn_or_model, "dls"):
+            raise ValueError("grad_by_lag_text(model, ...) needs a batch: a (u, y) pair of ids.")
+        ds = learn_or_model.dls.valid.ds
+        u, y = (np.concatenate(x)[: bs * T] for x in (ds.u, ds.y))
+        if len(u) < bs * T:
+            raise ValueError(f"bs={bs} x T={T} characters exceed the validation text's {len(u)}.")
+        batch = (torch.from_numpy(u).view(bs, T), torch.from_numpy(y).view(bs, T))
+    u, y = (torch.as_tensor(x).to(model.head.weight.device) for x in batch)
+    k = sub_seq_len or u.shape[1]
+    check_int("sub_seq_len", k)
+    if u.shape[1] % k:
+        raise ValueError(f"T={u.shape[1]} must be a multiple of sub_seq_len={k}.")
+    with torch.enable_grad():
+        e = model.embed(u).detach().requires_grad_(True)  # (bs, T, hidden): the inputs
+        state = None
+        for a in range(0, u.shape[1], k):
+            out, state = model.rnn(e[:, a : a + k], state)
+            state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+        loss = F.cross_entropy(model.head(out[:, -1]), y[:, -1])
+        (grad,) = torch.autograd.grad(loss, e)
+    return grad.pow(2).sum(dim=(0, 2)).sqrt().flip(0).cpu().numpy()
