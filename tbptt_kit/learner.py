@@ -155,22 +155,18 @@ class Learner:
         self.training = False
 
     def kept(self, pred: torch.Tensor, batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """(pred, targ) as (n_samples, n_y): the window's first n_skip steps and padded
-        steps (``batch.mask``) left out. Stream layout: n_skip steps after each row's reset.
-        Text: pred (n_samples, V) logits, targ (n_samples,) ids."""
-        if batch.reset is not None:  # streams: rows start records at different batches
-            keep = torch.ones(batch.y.shape[:2], dtype=torch.bool, device=batch.y.device)
-            if batch.mask is not None:
-                keep &= batch.mask
-            if self.n_skip:
-                steps = torch.arange(keep.shape[1], device=keep.device)
-                keep &= ~(batch.reset[:, None] & (steps < self.n_skip))
-            return pred[keep], batch.y[keep]
-        skip = self.n_skip if batch.sub_idx == 0 else 0
-        pred, targ = pred[:, skip:], batch.y[:, skip:]
-        if batch.mask is not None:
-            return pred[batch.mask[:, skip:]], targ[batch.mask[:, skip:]]
-        return pred.flatten(0, 1), targ.flatten(0, 1)
+        """(pred, targ) flattened to (n_samples, ...): padded steps (``batch.mask``) and the
+        first n_skip steps after each start (a window's, or a row's new record in the stream
+        layout) left out. Text: pred (n_samples, V) logits, targ (n_samples,) ids."""
+        starts = batch.reset if batch.reset is not None else torch.tensor([batch.sub_idx == 0])
+        keep = batch.mask
+        if self.n_skip and starts.any():
+            skip = torch.zeros(batch.y.shape[:2], dtype=torch.bool, device=batch.y.device)
+            skip[:, : self.n_skip] = starts.to(skip.device)[:, None]  # rows that start here
+            keep = ~skip if keep is None else keep & ~skip
+        if keep is None:
+            return pred.flatten(0, 1), batch.y.flatten(0, 1)
+        return pred[keep], batch.y[keep]
 
     # -- fitting --
     def fit(self, n_epoch: int, lr: float = 3e-3, make_sched=None) -> None:
@@ -260,12 +256,13 @@ class Learner:
         Returns the predictions (bs, win_sz, n_y), graph attached as the mode attaches it.
         The model's state and gradients are left as they were found."""
         model = self.model
-        saved = (model.training, model.hidden_state, model.past_u)
+        saved = (model.training, model.hidden_state, model.past_u, model.stateful)
         grads = [p.grad for p in model.parameters()]
         for p in model.parameters():
             p.grad = None
         self.training, preds = False, []
         model.train()
+        model.stateful = self.bptt.stateful  # e.g. a full-BPTT model measured truncated
         try:
             for self.batch in split_windows(u, y, self.bptt.loader_sub_seq_len):
                 with each() if each else contextlib.nullcontext():
@@ -277,7 +274,7 @@ class Learner:
                 preds.append(self.pred)
         finally:
             model.train(saved[0])
-            model.hidden_state, model.past_u = saved[1], saved[2]
+            model.hidden_state, model.past_u, model.stateful = saved[1:]
             for p, g in zip(model.parameters(), grads):
                 p.grad = g
         return torch.cat(preds, dim=1)
