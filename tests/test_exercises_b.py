@@ -232,9 +232,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 )
 def test_exercise_checks_stay_under_1_gb(name, check, func):
     code = CELL.format(path=str(SOLUTIONS / name), check=check, func=func)
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     peak_kib = int(done.stdout.split()[-1])  # Linux: ru_maxrss in KiB
     assert peak_kib < 2**20, f"{name}: peak {peak_kib / 1024:.0f} MiB"

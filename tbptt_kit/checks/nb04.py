@@ -124,13 +124,16 @@ def check_tbptt_grads(tbptt_grads) -> str:
         try:
             got = [torch.as_tensor(g) for g in got]
         except TypeError:
-            print("Exercise 1: not yet right. Return a list of tensors: the p.grad of each parameter.")
+            print(
+                "Exercise 1: not yet right. Return a list of tensors: the p.grad of each parameter."
+            )
             return WRONG
         if _same(got, truth):
             continue
-        print(f"Exercise 1: not yet right (seed {seed}, sub_seq_len {sub_seq_len}).", _diagnose(
-            got, rnn, head, batches, sub_seq_len
-        ))
+        print(
+            f"Exercise 1: not yet right (seed {seed}, sub_seq_len {sub_seq_len}).",
+            _diagnose(got, rnn, head, batches, sub_seq_len),
+        )
         return WRONG
     print("Exercise 1: right: your gradients are the kit's, on 3 cases. You wrote TBPTT.")
     return RIGHT
