@@ -13,5 +13,5 @@ def tbptt_grads(rnn, head, batches, sub_seq_len):
     return [p.grad for p in [*rnn.parameters(), *head.parameters()]]
 
 
-rnn, head, batches = checks.exercise_setup()
-[g.shape for g in tbptt_grads(rnn, head, batches, sub_seq_len=6)]
+setup = checks.exercise_setup()  # (rnn, head, batches)
+[g.shape for g in tbptt_grads(setup[0], setup[1], setup[2], sub_seq_len=6)]

@@ -17,5 +17,5 @@ def my_truncated_grad_by_lag(model, u, y, sub_seq_len):
     return grad.pow(2).sum(dim=(0, 2)).sqrt().flip(0).numpy()  # lag 0 first
 
 
-g = my_truncated_grad_by_lag(model, *batch, sub_seq_len=16)
+g = my_truncated_grad_by_lag(model, batch[0], batch[1], sub_seq_len=16)
 print(f"exactly zero from lag {np.flatnonzero(g == 0)[0]} on")
