@@ -163,3 +163,68 @@ def plot_error_by_position(curves: dict, first: int | None = None, ax=None, unit
     ax.grid(True, alpha=0.3)
     ax.legend()
     return ax
+
+
+# -- TBPTT's layout (notebook 04) and gradient norms (notebook 06) ---------------------------
+def plot_sub_windows(win_sz: int = 500, sub_seq_len: int = 100, bs: int = 4, n_batches: int = 2):
+    """How TBPTT hands out windows: ``n_batches`` batches of ``bs`` windows (one row each),
+    every window cut into sub-windows of ``sub_seq_len`` steps. Each sub-window column is one
+    optimizer step, numbered in the order the loader hands them out; between two columns the
+    state is carried and detached ("✂"); at each new batch it is reset ("reset")."""
+    if win_sz % sub_seq_len:
+        raise ValueError(
+            f"sub_seq_len={sub_seq_len} must divide win_sz={win_sz} (e.g. {win_sz // 5})."
+        )
+    n_sub = win_sz // sub_seq_len
+    fig, axes = plt.subplots(1, n_batches, figsize=(4.6 * n_batches, 0.5 * bs + 1.6), sharey=True)
+    axes = np.atleast_1d(axes)
+    for b, ax in enumerate(axes):
+        for k in range(n_sub):
+            color = f"C{k % 10}"
+            for row in range(bs):
+                ax.add_patch(
+                    plt.Rectangle(
+                        (k * sub_seq_len, row + 0.1), sub_seq_len, 0.8, color=color, alpha=0.35
+                    )
+                )
+            ax.text(
+                (k + 0.5) * sub_seq_len,
+                bs + 0.15,
+                f"step {b * n_sub + k + 1}",
+                ha="center",
+                fontsize=8,
+            )
+            if k:
+                ax.axvline(k * sub_seq_len, color="k", lw=1.2, ls="--")
+                ax.text(k * sub_seq_len, -0.45, "✂", ha="center", fontsize=11)
+        ax.text(0, -0.45, "reset", ha="left", fontsize=8, color="C3")
+        ax.set(
+            xlim=(0, win_sz),
+            ylim=(-0.7, bs + 0.6),
+            xlabel="step within the window",
+            title=f"batch {b + 1}: {bs} new windows",
+        )
+        ax.set_yticks(np.arange(bs) + 0.5, [f"row {r}" for r in range(bs)])
+    axes[0].set_ylabel("batch row (one window each)")
+    fig.suptitle(
+        f"win_sz {win_sz} cut into sub-windows of {sub_seq_len}: one optimizer step each; "
+        "✂ carry the state, detached",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def plot_grad_norms(runs: dict, max_norm: float | None = None, ax=None):
+    """Gradient norm before clipping at each optimizer step (``GradClipCB.norms``), one line
+    per label -> list of norms, on a log axis; ``max_norm``: the clipping threshold."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.2))
+    for label, norms in runs.items():
+        ax.plot(np.arange(1, len(norms) + 1), norms, lw=0.7, label=label)
+    if max_norm is not None:
+        ax.axhline(max_norm, color="k", ls="--", lw=1, label=f"max_norm = {max_norm:g}")
+    ax.set(xlabel="optimizer step", ylabel="gradient norm (before clipping)", yscale="log")
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=8)
+    return ax

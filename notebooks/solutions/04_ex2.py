@@ -1,11 +1,16 @@
-# Exercise 2, a worked solution.
-# Under TBPTT the state entering a sub-window is detached: the loss at step t reaches back
-# to the first step of its own sub-window, t - t % sub_seq_len, and no further.
-# Full BPTT (sub_seq_len None) reaches back to the window's first step.
-def gradient_reach(t, sub_seq_len):
-    if sub_seq_len is None:
-        return t + 1
-    return t % sub_seq_len + 1
+# Exercise 2, a worked solution: the gradient of the last step's loss, lag by lag.
+import torch
+
+import tbptt_kit as tk
 
 
-[gradient_reach(t, 100) for t in (0, 99, 100, 499)], gradient_reach(499, None)
+def my_grad_by_lag(model, u, y):
+    u = u.clone().requires_grad_(True)
+    pred, _ = model.forward_from(u)  # full BPTT, from a zero state
+    loss = tk.mae(pred[:, -1], y[:, -1])  # the last step's loss only
+    (grad,) = torch.autograd.grad(loss, u)  # (bs, T, n_u)
+    return grad.pow(2).sum(dim=(0, 2)).sqrt().flip(0).numpy()  # lag 0 (the last step) first
+
+
+g = my_grad_by_lag(learn.model, u_valid, y_valid)
+print(f"below 1% of its largest value from lag {np.argmax(g < 0.01 * g.max())} on")

@@ -1,30 +1,121 @@
-"""Self-checks for the exercises of notebook 06."""
+"""Self-checks for the exercises of notebook 06: the gradient by lag under truncation, and
+gradient clipping by norm, each against the kit (``tk.grad_by_lag``, torch's clipping)."""
 
 from __future__ import annotations
 
-from .core import check_cases
-from .nb04 import _reach
+import numpy as np
+import torch
+
+from ..bptt import BPTT
+from ..learner import mae
+from ..lens import grad_by_lag
+from ..model import StatefulRNN
+from .core import NOT_DONE, RIGHT, WRONG
 
 
-def check_echo_signal_fraction(echo_signal_fraction) -> str:
-    """Exercise 06.1: echo_signal_fraction(delay, sub_seq_len): the share of a sub-window's
-    steps whose loss gradient reaches the input ``delay`` steps back."""
-    args = [(8, 4), (8, 8), (8, 9), (8, 16), (8, 64), (1, 10), (30, 100)]
-    return check_cases(
-        "Exercise 1",
-        echo_signal_fraction,
-        [(a, sum(_reach(t, a[1]) > a[0] for t in range(a[1])) / a[1]) for a in args],
-        hint="step j of a sub-window (j = 0, 1, ...) reaches back j steps.",
+def _not_done(exercise: str) -> str:
+    print(f"{exercise}: not done yet. Fill in the cell above, run it, then run this one.")
+    return NOT_DONE
+
+
+def check_truncated_grad_by_lag(my_truncated_grad_by_lag) -> str:
+    """Exercise 06.1: my_truncated_grad_by_lag(model, u, y, sub_seq_len) -> array (T,): the
+    gradient of the last step's mae loss by lag when the window runs as TBPTT(sub_seq_len)
+    sub-windows from a zero state, against ``tk.grad_by_lag(..., bptt=BPTT.of(sub_seq_len))``."""
+    for seed, (bs, win_sz, k) in ((0, (4, 24, 6)), (1, (8, 40, 8)), (2, (4, 30, 30))):
+        torch.manual_seed(seed)
+        model = StatefulRNN(1, 1, "lstm", 8)
+        u, y = torch.randn(bs, win_sz, 1), torch.randn(bs, win_sz, 1)
+        truth = grad_by_lag(model, (u, y), bptt=BPTT.of(k), loss_func=mae)
+        model.reset_state()
+        try:
+            got = my_truncated_grad_by_lag(model, u.clone(), y.clone(), k)
+        except NotImplementedError:
+            return _not_done("Exercise 1")
+        except Exception as err:  # the student's code may fail in any way: say how
+            print(f"Exercise 1: your function raised {type(err).__name__}: {err}")
+            return WRONG
+        got = np.asarray(torch.as_tensor(got).detach(), dtype=np.float64).ravel()
+        if got.shape == truth.shape and np.allclose(got, truth, rtol=1e-4, atol=1e-9):
+            continue
+        print(f"Exercise 1: not yet right (sub_seq_len {k}).", _diagnose(got, truth, model, u, y))
+        return WRONG
+    print("Exercise 1: right: your curves are tk.grad_by_lag's, cliff included, on 3 cases.")
+    return RIGHT
+
+
+def _diagnose(got, truth, model, u, y) -> str:
+    if got.shape != truth.shape:
+        return f"Return one number per step: shape {truth.shape}, you returned {got.shape}."
+    if np.allclose(got[::-1], truth, rtol=1e-4, atol=1e-9):
+        return "Your array is in time order; lag 0 is the last step. Flip it."
+    full = grad_by_lag(model, (u, y), bptt=BPTT.of(), loss_func=mae)
+    if np.allclose(got, full, rtol=1e-4, atol=1e-9):
+        return (
+            "That is full BPTT's curve: you did not detach the state between sub-windows, "
+            "so the gradient runs back to the window's start."
+        )
+    if np.any(got[truth == 0] != 0):
+        return "Beyond the last sub-window your gradient is not zero: detach the carried state."
+    return (
+        "Your numbers differ. From a zero state, for each sub-window: out, state = "
+        "model.forward_from(u_sub, state); state = tk.detach_state(state). Then the mae loss "
+        "of the last step, its gradient with respect to u, the norm per step, lag 0 first."
     )
 
 
-def check_smallest_k2(smallest_k2) -> str:
-    """Exercise 06.2: smallest_k2(delay, k1): the smallest k2 for which TBPTT(k1, k2) sends
-    every step's loss gradient at least ``delay`` steps back."""
-    args = [(8, 4), (8, 16), (8, 8), (1, 1), (30, 10), (5, 100)]
-    return check_cases(
-        "Exercise 2",
-        smallest_k2,
-        [(a, a[1] + a[0]) for a in args],
-        hint="the first step of a sub-window reaches back k2 - k1 steps (its history).",
-    )
+def _grads(seed: int):
+    torch.manual_seed(seed)
+    params = [torch.nn.Parameter(torch.randn(s)) for s in ((3, 4), (4,), (2, 2))]
+    for p in params:
+        p.grad = torch.randn(p.shape) * (1 + 2 * seed)
+    return params
+
+
+def check_clip_by_norm(clip_by_norm) -> str:
+    """Exercise 06.2: clip_by_norm(params, max_norm) scales every gradient by one factor so
+    that the norm of all gradients together is at most max_norm, in place, and returns the
+    norm before clipping; against ``torch.nn.utils.clip_grad_norm_``."""
+    for seed, max_norm in ((0, 1.0), (1, 0.5), (2, 100.0), (3, 3.0)):
+        mine, ref = _grads(seed), _grads(seed)
+        before = [p.grad.clone() for p in mine]
+        norm = float(torch.nn.utils.clip_grad_norm_(ref, max_norm))
+        try:
+            got = clip_by_norm(mine, max_norm)
+        except NotImplementedError:
+            return _not_done("Exercise 2")
+        except Exception as err:  # the student's code may fail in any way: say how
+            print(f"Exercise 2: your function raised {type(err).__name__}: {err}")
+            return WRONG
+        same = all(torch.allclose(p.grad, r.grad, rtol=1e-5, atol=1e-7) for p, r in zip(mine, ref))
+        if same and got is not None and np.isclose(float(got), norm, rtol=1e-5):
+            continue
+        print(
+            f"Exercise 2: not yet right (max_norm {max_norm}, norm before {norm:.3g}).",
+            _diagnose_clip(mine, before, ref, got, norm, max_norm, same),
+        )
+        return WRONG
+    print("Exercise 2: right: the same gradients as torch's clip_grad_norm_, on 4 cases.")
+    return RIGHT
+
+
+def _diagnose_clip(mine, before, ref, got, norm, max_norm, same) -> str:
+    if same:
+        return f"The gradients are right; return the norm before clipping ({norm:.4g})."
+    if all(torch.equal(p.grad, b) for p, b in zip(mine, before)):
+        return "The gradients did not change: scale p.grad in place (p.grad.mul_(factor))."
+    clamped = [b.clamp(-max_norm, max_norm) for b in before]
+    if all(torch.allclose(p.grad, c) for p, c in zip(mine, clamped)):
+        return (
+            "You clipped each value on its own: that changes the gradient's direction. "
+            "Scale all gradients by one factor, max_norm / total norm."
+        )
+    each = [b * min(1.0, max_norm / float(b.norm())) for b in before]
+    if all(torch.allclose(p.grad, e, rtol=1e-5) for p, e in zip(mine, each)):
+        return (
+            "You clipped each parameter's gradient by its own norm; the norm is over all "
+            "parameters' gradients together, and one factor scales them all."
+        )
+    if norm < max_norm:
+        return "The norm is already below max_norm: leave the gradients as they are."
+    return "Total norm = sqrt(sum of every gradient's squared entries); factor max_norm / norm."
