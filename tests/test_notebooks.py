@@ -224,6 +224,10 @@ CHECKS = {
     "n_windows": lambda f: checks.check_n_windows(f),
     "sub_windows": lambda f: checks.check_sub_windows(f),
     "saved_bytes": lambda f: checks.check_saved_bytes(f),
+    "tbptt_grads": lambda f: checks.check_tbptt_grads(f),
+    "my_grad_by_lag": lambda f: checks.check_grad_by_lag(f),
+    "my_truncated_grad_by_lag": lambda f: checks.check_truncated_grad_by_lag(f),
+    "clip_by_norm": lambda f: checks.check_clip_by_norm(f),
     "batches_per_epoch": lambda f: checks.check_batches_per_epoch(f),
     "masked_steps": lambda f: checks.check_masked_steps(f),
     "unigram_bits_per_char": lambda f: checks.check_unigram_bits_per_char(f),
@@ -231,14 +235,10 @@ CHECKS = {
     "steps_per_epoch": lambda f: checks.check_steps_per_epoch(f),
     "benchmark_rmse_mv": lambda f: checks.check_benchmark_rmse(f, tiny_learner()),
     "mean_model_rmse_mv": lambda f: checks.check_mean_model_rmse(f),
-    "sub_window_schedule": lambda f: checks.check_sub_window_schedule(f),
-    "gradient_reach": lambda f: checks.check_gradient_reach(f),
     "largest_fitting_sub_seq_len": lambda f: checks.check_largest_fitting_sub_seq_len(f),
     "largest_window": lambda f: checks.check_largest_window(f),
     "largest_full_window": lambda f: checks.check_largest_full_window(f),
     "steps_per_lab_epoch": lambda f: checks.check_steps_per_lab_epoch(f),
-    "echo_signal_fraction": lambda f: checks.check_echo_signal_fraction(f),
-    "smallest_k2": lambda f: checks.check_smallest_k2(f),
 }
 
 
