@@ -94,7 +94,7 @@ class NonFiniteCB(Callback):
     order = 20  # before the recorder writes a row of NaNs
 
     def after_batch(self, learn):
-        if learn.training and not torch.isfinite(learn.loss):
+        if learn.training and not math.isfinite(learn.loss.item()):
             self.stop(
                 learn,
                 f"loss became {learn.loss.item()} at epoch {learn.epoch + 1}, "

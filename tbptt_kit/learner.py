@@ -158,12 +158,12 @@ class Learner:
         """(pred, targ) flattened to (n_samples, ...): padded steps (``batch.mask``) and the
         first n_skip steps after each start (a window's, or a row's new record in the stream
         layout) left out. Text: pred (n_samples, V) logits, targ (n_samples,) ids."""
-        starts = batch.reset if batch.reset is not None else torch.tensor([batch.sub_idx == 0])
         keep = batch.mask
-        if self.n_skip and starts.any():
+        starts = batch.reset if batch.reset is not None else batch.sub_idx == 0
+        if self.n_skip and (starts is True or torch.is_tensor(starts) and starts.any()):
             skip = torch.zeros(batch.y.shape[:2], dtype=torch.bool, device=batch.y.device)
-            skip[:, : self.n_skip] = starts.to(skip.device)[:, None]  # rows that start here
-            keep = ~skip if keep is None else keep & ~skip
+            skip[:, : self.n_skip] = torch.as_tensor(starts, device=skip.device).reshape(-1, 1)
+            keep = ~skip if keep is None else keep & ~skip  # rows that start here skip n_skip
         if keep is None:
             return pred.flatten(0, 1), batch.y.flatten(0, 1)
         return pred[keep], batch.y[keep]
