@@ -51,6 +51,8 @@ for i in range(201):
 print(json.dumps({"first": made + times[0], "step": sorted(times[1:])[len(times[1:]) // 2]}))
 """
 
+DYNAMO = "import time, torch; t = time.perf_counter(); import torch._dynamo; print(time.perf_counter() - t)"
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -67,6 +69,15 @@ def main() -> None:
                 text=True,
             ).stdout
             results[kernel].append(json.loads(out.strip().splitlines()[-1]))
+    dynamo = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", DYNAMO], check=True, capture_output=True, text=True
+            ).stdout.split()[-1]
+        )
+        for _ in range(args.rounds)
+    ]
+    print(f"import torch._dynamo after import torch: {statistics.median(dynamo):.2f} s (median)")
     base = statistics.median(r["step"] for r in results["foreach"])
     print(f"median of {args.rounds} rounds, each arm in a fresh process\n")
     print("| Adam kernel | first step (ms) | per step (ms) | per step vs for-each |")
