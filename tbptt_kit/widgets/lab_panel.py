@@ -64,7 +64,7 @@ class LabPanel:
         self.hidden_size = widgets.SelectionSlider(options=HIDDEN_OPTIONS, description="hidden size",
                                                    continuous_update=False, style=STYLE)  # fmt: skip
         self.rnn_type = widgets.ToggleButtons(options=RNN_TYPES, description="RNN", style=STYLE)
-        self.rnn_type.style.button_width = self.layout.style.button_width = "70px"
+        self.rnn_type.style.button_width, self.layout.style.button_width = "70px", "90px"
         self.n_epoch = widgets.IntSlider(min=1, max=self.lab.max_epochs, description="epochs",
                                          continuous_update=False, style=STYLE)  # fmt: skip
         self.memory, self.message, self.status = widgets.HTML(), widgets.HTML(), widgets.HTML()
