@@ -22,17 +22,25 @@ class Verdict(str):
 NOT_DONE, RIGHT, WRONG = Verdict("not done"), Verdict("right"), Verdict("wrong")
 
 
+def call_student(exercise: str, func, *args):
+    """(func(*args), None); or (None, NOT_DONE) for a stub that still raises
+    NotImplementedError, (None, WRONG) when it raises anything else; either way, said."""
+    try:
+        return func(*args), None
+    except NotImplementedError:
+        print(f"{exercise}: not done yet. Fill in the cell above, run it, then run this one.")
+        return None, NOT_DONE
+    except Exception as err:  # the student's code may fail in any way: say how
+        print(f"{exercise}: your function raised {type(err).__name__}: {err}")
+        return None, WRONG
+
+
 def check_cases(exercise: str, func, cases, rel: float = 1e-6, hint: str = "") -> str:
     """Call ``func(*args)`` for each (args, expected) in ``cases``; report the first mismatch."""
     for args, expected in cases:
-        try:
-            got = func(*args)
-        except NotImplementedError:
-            print(f"{exercise}: not done yet. Fill in the cell above, run it, then run this one.")
-            return NOT_DONE
-        except Exception as err:  # the student's code may fail in any way: say how
-            print(f"{exercise}: your function raised {type(err).__name__}: {err}")
-            return WRONG
+        got, verdict = call_student(exercise, func, *args)
+        if verdict:
+            return verdict
         if not _close(got, expected, rel):
             shown = ", ".join(map(repr, args))
             print(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .core import NOT_DONE, RIGHT, WRONG, check_cases
+from .core import RIGHT, WRONG, call_student, check_cases
 
 _WINDOW_CASES = [
     (50_000, 500, 10),
@@ -69,14 +69,9 @@ def check_sub_windows(sub_windows) -> str:
     for bs, win_sz, n_u, sub_seq_len in ((4, 12, 1, 3), (3, 20, 2, 5), (16, 500, 1, 100)):
         u = torch.arange(bs * win_sz * n_u, dtype=torch.float32).reshape(bs, win_sz, n_u)
         want = [b.u for b in split_windows(u, u, sub_seq_len)]
-        try:
-            got = sub_windows(u, sub_seq_len)
-        except NotImplementedError:
-            print("Exercise 2: not done yet. Fill in the cell above, run it, then run this one.")
-            return NOT_DONE
-        except Exception as err:  # the student's code may fail in any way: say how
-            print(f"Exercise 2: your function raised {type(err).__name__}: {err}")
-            return WRONG
+        got, verdict = call_student("Exercise 2", sub_windows, u, sub_seq_len)
+        if verdict:
+            return verdict
         problem = _diagnose(list(got) if isinstance(got, (list, tuple)) else got, want, u)
         if problem:
             print(

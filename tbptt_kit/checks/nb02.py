@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .core import NOT_DONE, RIGHT, WRONG, _close
+from .core import RIGHT, WRONG, _close, call_student
 
 
 def _rmse_mv(y, y_hat, n_init: int) -> float:
@@ -20,22 +20,10 @@ def _rmse_mv(y, y_hat, n_init: int) -> float:
     return float(np.sqrt(np.mean((y_hat - y) ** 2)) * 1000)
 
 
-def _call(exercise: str, func, args):
-    """(value, verdict): the verdict is None when func returned."""
-    try:
-        return func(*args), None
-    except NotImplementedError:
-        print(f"{exercise}: not done yet. Fill in the cell above, run it, then run this one.")
-        return None, NOT_DONE
-    except Exception as err:  # the student's code may fail in any way: say how
-        print(f"{exercise}: your function raised {type(err).__name__}: {err}")
-        return None, WRONG
-
-
 def _cases(exercise: str, func, cases, rel: float, hint: str) -> str | None:
     """None if func matches every (args, expected); else the verdict, with its feedback."""
     for args, expected in cases:
-        got, verdict = _call(exercise, func, args)
+        got, verdict = call_student(exercise, func, *args)
         if verdict is not None:
             return verdict
         if not _close(got, expected, rel):
@@ -59,7 +47,7 @@ def _broadcasts(exercise: str, func, make_args, expected) -> str | None:
     args = make_args(np.random.default_rng(1))
     tracemalloc.start()
     try:
-        got, verdict = _call(exercise, func, args)
+        got, verdict = call_student(exercise, func, *args)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .core import NOT_DONE, RIGHT, WRONG, check_cases
+from .core import RIGHT, WRONG, call_student, check_cases
 
 
 def check_largest_window(largest_window) -> str:
@@ -70,16 +70,10 @@ def check_saved_bytes(saved_bytes) -> str:
         want = measure_memory(model, (u, y), peak=False).activation_bytes
         variants = _saved_variants(model, u, y)
         model.reset_state()
-        try:
-            got = saved_bytes(model, u, y)
-        except NotImplementedError:
-            print("Exercise 2: not done yet. Fill in the cell above, run it, then run this one.")
-            return NOT_DONE
-        except Exception as err:  # the student's code may fail in any way: say how
-            print(f"Exercise 2: your function raised {type(err).__name__}: {err}")
-            return WRONG
-        finally:
-            model.reset_state()
+        got, verdict = call_student("Exercise 2", saved_bytes, model, u, y)
+        model.reset_state()
+        if verdict:
+            return verdict
         if got == want:
             continue
         reasons = {

@@ -18,7 +18,7 @@ from ..data.windows import split_windows
 from ..learner import learner_for, mae
 from ..lens import grad_by_lag
 from ..model import StatefulRNN
-from .core import NOT_DONE, RIGHT, WRONG
+from .core import NOT_DONE, RIGHT, WRONG, call_student
 
 
 def mse(pred: torch.Tensor, targ: torch.Tensor) -> torch.Tensor:
@@ -181,14 +181,9 @@ def check_grad_by_lag(my_grad_by_lag) -> str:
         with torch.no_grad():  # a carried state that the measurement must not start from
             model(torch.randn(bs, 5, 1))
         truth = lag_norms(model, u, y)
-        try:
-            got = my_grad_by_lag(model, u.clone(), y.clone())
-        except NotImplementedError:
-            print("Exercise 2: not done yet. Fill in the cell above, run it, then run this one.")
-            return NOT_DONE
-        except Exception as err:  # the student's code may fail in any way: say how
-            print(f"Exercise 2: your function raised {type(err).__name__}: {err}")
-            return WRONG
+        got, verdict = call_student("Exercise 2", my_grad_by_lag, model, u.clone(), y.clone())
+        if verdict:
+            return verdict
         got = np.asarray(torch.as_tensor(got).detach(), dtype=np.float64).ravel()
         if got.shape == truth.shape and np.allclose(got, truth, rtol=1e-4, atol=1e-9):
             continue

@@ -10,12 +10,7 @@ from ..bptt import BPTT
 from ..learner import mae
 from ..lens import grad_by_lag
 from ..model import StatefulRNN
-from .core import NOT_DONE, RIGHT, WRONG
-
-
-def _not_done(exercise: str) -> str:
-    print(f"{exercise}: not done yet. Fill in the cell above, run it, then run this one.")
-    return NOT_DONE
+from .core import RIGHT, WRONG, call_student
 
 
 def check_truncated_grad_by_lag(my_truncated_grad_by_lag) -> str:
@@ -28,13 +23,11 @@ def check_truncated_grad_by_lag(my_truncated_grad_by_lag) -> str:
         u, y = torch.randn(bs, win_sz, 1), torch.randn(bs, win_sz, 1)
         truth = grad_by_lag(model, (u, y), bptt=BPTT.of(k), loss_func=mae)
         model.reset_state()
-        try:
-            got = my_truncated_grad_by_lag(model, u.clone(), y.clone(), k)
-        except NotImplementedError:
-            return _not_done("Exercise 1")
-        except Exception as err:  # the student's code may fail in any way: say how
-            print(f"Exercise 1: your function raised {type(err).__name__}: {err}")
-            return WRONG
+        got, verdict = call_student(
+            "Exercise 1", my_truncated_grad_by_lag, model, u.clone(), y.clone(), k
+        )
+        if verdict:
+            return verdict
         got = np.asarray(torch.as_tensor(got).detach(), dtype=np.float64).ravel()
         if got.shape == truth.shape and np.allclose(got, truth, rtol=1e-4, atol=1e-9):
             continue
@@ -80,13 +73,9 @@ def check_clip_by_norm(clip_by_norm) -> str:
         mine, ref = _grads(seed), _grads(seed)
         before = [p.grad.clone() for p in mine]
         norm = float(torch.nn.utils.clip_grad_norm_(ref, max_norm))
-        try:
-            got = clip_by_norm(mine, max_norm)
-        except NotImplementedError:
-            return _not_done("Exercise 2")
-        except Exception as err:  # the student's code may fail in any way: say how
-            print(f"Exercise 2: your function raised {type(err).__name__}: {err}")
-            return WRONG
+        got, verdict = call_student("Exercise 2", clip_by_norm, mine, max_norm)
+        if verdict:
+            return verdict
         same = all(torch.allclose(p.grad, r.grad, rtol=1e-5, atol=1e-7) for p, r in zip(mine, ref))
         if same and got is not None and np.isclose(float(got), norm, rtol=1e-5):
             continue
