@@ -193,7 +193,8 @@ def check_grad_by_lag(my_grad_by_lag) -> str:
     return RIGHT
 
 
-def _diagnose_lag(got, truth, model, u, y) -> str:
+def lag_layout_problem(got, truth) -> str | None:
+    """What is wrong with the layout of a student's gradient-by-lag curve, or None."""
     if got.shape != truth.shape:
         return f"Return one number per step: shape {truth.shape}, you returned {got.shape}."
     if np.allclose(got[::-1], truth, rtol=1e-4, atol=1e-9):
@@ -201,6 +202,12 @@ def _diagnose_lag(got, truth, model, u, y) -> str:
             "Your array is in time order; a lag counts back from the last step: lag 0 is "
             "the last step. Flip it."
         )
+    return None
+
+
+def _diagnose_lag(got, truth, model, u, y) -> str:
+    if problem := lag_layout_problem(got, truth):
+        return problem
     u = u.clone().requires_grad_(True)
     pred, _ = model.forward_from(u)
     (grad,) = torch.autograd.grad(mae(pred, y), u)

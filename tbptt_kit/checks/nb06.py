@@ -11,6 +11,7 @@ from ..learner import mae
 from ..lens import grad_by_lag
 from ..model import StatefulRNN
 from .core import RIGHT, WRONG, call_student
+from .nb04 import lag_layout_problem
 
 
 def check_truncated_grad_by_lag(my_truncated_grad_by_lag) -> str:
@@ -38,10 +39,8 @@ def check_truncated_grad_by_lag(my_truncated_grad_by_lag) -> str:
 
 
 def _diagnose(got, truth, model, u, y) -> str:
-    if got.shape != truth.shape:
-        return f"Return one number per step: shape {truth.shape}, you returned {got.shape}."
-    if np.allclose(got[::-1], truth, rtol=1e-4, atol=1e-9):
-        return "Your array is in time order; lag 0 is the last step. Flip it."
+    if problem := lag_layout_problem(got, truth):
+        return problem
     full = grad_by_lag(model, (u, y), bptt=BPTT.of(), loss_func=mae)
     if np.allclose(got, full, rtol=1e-4, atol=1e-9):
         return (
