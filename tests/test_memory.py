@@ -280,8 +280,14 @@ def test_on_cuda_the_same_claims_hold_and_cudnn_is_reported():
 
 @cuda
 @pytest.mark.cuda
-@pytest.mark.xfail(reason="cuDNN's reserve space is assumed, not yet measured", strict=False)
-def test_on_cuda_the_estimate_is_within_10_percent():
-    report = measure_memory(lstm(device="cuda"), windows(16, 1000, device="cuda"), peak=False)
-    predicted = estimate_memory("lstm", 40, 1, 16, 1000, device="cuda")
-    assert predicted == pytest.approx(report.activation_bytes, rel=0.10)
+@pytest.mark.parametrize("rnn_type", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("sub_seq_len", [None, 100])
+def test_on_cuda_the_estimate_is_within_10_percent(rnn_type, sub_seq_len):
+    torch.manual_seed(0)
+    for hidden, layers, bs in ((40, 1, 16), (128, 1, 4), (40, 2, 16)):
+        model = StatefulRNN(rnn_type=rnn_type, hidden_size=hidden, num_layers=layers).cuda()
+        batch = windows(bs, 1000, device="cuda")
+        report = measure_memory(model, batch, sub_seq_len=sub_seq_len, peak=False)
+        assert report.path == "cudnn"
+        predicted = estimate_memory(rnn_type, hidden, layers, bs, 1000, sub_seq_len, device="cuda")
+        assert predicted == pytest.approx(report.activation_bytes, rel=0.10), (hidden, layers, bs)

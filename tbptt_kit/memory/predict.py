@@ -13,10 +13,10 @@ from .kernels import FLOAT_BYTES, kernel_path, onednn_workspace_bytes
 # Floats kept per step, per sample and per layer by PyTorch's native cells (check with
 # benchmarks/memory_sweep.py --paths; estimate_memory's docstring says what they are).
 NATIVE_CELL = {"lstm": 7, "gru": 7, "rnn": 1}
-# cuDNN's reserve space per step, per sample and per layer, in units of hidden_size. NOT YET
-# MEASURED here (no GPU): assumed gates + c + h for an LSTM, gates + W_hn h + h for a GRU,
-# pre-activation + h for a plain RNN. Check with benchmarks/memory_sweep.py --device cuda.
-CUDNN_CELL = {"lstm": 6, "gru": 5, "rnn": 2}
+# What cuDNN keeps per step, per sample and per layer (its reserve space and its output), in
+# units of hidden_size: measured with benchmarks/gpu.py (benchmarks/README.md, GPU section).
+CUDNN_CELL = {"lstm": 6, "gru": 7, "rnn": 2}
+CUDNN_FIXED_BYTES = 256  # measured: a constant per call, whatever the sizes
 
 
 def estimate_memory(
@@ -42,7 +42,8 @@ def estimate_memory(
 
     - I: the normalised input (the model normalises u: a new tensor, not the batch).
     - O: the loss's residual pred - y (mean absolute and mean squared error keep it).
-    - H: the linear head's input, a contiguous copy of the last layer's output.
+    - H: the linear head's input, a contiguous copy of the last layer's output (the fused
+      kernels, oneDNN and cuDNN, return it time-major; with bs = 1 it needs no copy).
 
     What one layer keeps depends on the kernel path (``kernel_path``):
 
@@ -63,8 +64,9 @@ def estimate_memory(
         padded to ld = H rounded up to 16 floats; each part starts on a 4 KiB page:
         per step about ld(4H) + ld(H) + 6 ld(H) + 4H, i.e. 15H for H a multiple of 16,
         16.4H for H = 40 (``onednn_workspace_bytes`` has the exact sizes).
-    cudnn: cuDNN's reserve space, ASSUMED 6H per step for the LSTM (gates, c, h), 5H
-        for the GRU, 2H for the RNN, plus its output H: not yet measured on a GPU.
+    cudnn: cuDNN's reserve space and output sequence, per step 6H for the LSTM, 7H for the
+        GRU, 2H for the RNN; the state it starts from (h, and c for the LSTM); 256 bytes
+        more per call. Measured on an H200 with cuDNN 9.19 (benchmarks/gpu.py).
 
     An exact backward pass needs less. For an LSTM: the 4 gates and c(t) of every
     step, 5H; h(t) = o * tanh(c(t)) is cheap to recompute. Native keeps 7H, oneDNN ~16H.
@@ -80,7 +82,8 @@ def estimate_memory(
         raise ValueError(f"oneDNN has no {rnn_type} path in PyTorch: only the LSTM takes it.")
     T, B, H, L = sub_seq_len or win_sz, bs, hidden_size, num_layers
     n_states = 2 if rnn_type == "lstm" else 1  # (h, c) or h
-    floats = B * T * (input_size + output_size + H)  # input, residual, the head's copy
+    head_copy = H if B > 1 or path == "native" else 0  # time-major output made batch-first
+    floats = B * T * (input_size + output_size + head_copy)  # input, residual, the head's copy
     nbytes = 0
     for layer in range(L):
         if path == "onednn":
@@ -92,7 +95,8 @@ def estimate_memory(
             floats += B * T * H * (layer < L - 1)  # its output, kept by the layer above
             floats += B * H * (rnn_type == "rnn")  # h(0); LSTM and GRU count it in the 7H
         elif path == "cudnn":
-            floats += B * T * (CUDNN_CELL[rnn_type] + 1) * H + 2 * n_states * B * H
+            floats += B * T * CUDNN_CELL[rnn_type] * H + n_states * B * H
+            nbytes += CUDNN_FIXED_BYTES * (layer == 0)
         else:
             raise ValueError(f"path={path!r} is unknown: choose 'onednn', 'native' or 'cudnn'.")
     return nbytes + FLOAT_BYTES * floats
