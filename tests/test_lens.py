@@ -122,10 +122,10 @@ def test_plot_marks_exact_zeros():
 
 
 def test_another_mode_on_a_full_bptt_models_carries_the_state_as_that_mode_does():
-    """A full-BPTT learner's model does not carry its state; measured as truncated, it must."""
+    """Full BPTT never carries the model's state; measured as truncated, it must."""
     full = learner()
     as_truncated = grad_by_lag(full, bptt=BPTT.of(sub_seq_len=20))
     stateful = learner(sub_seq_len=20)
     stateful.model.load_state_dict(full.model.state_dict())
     np.testing.assert_allclose(as_truncated, grad_by_lag(stateful), rtol=1e-6)
-    assert full.model.stateful is False  # left as found
+    assert full.model.hidden_state is None  # left as found: full BPTT carried nothing

@@ -2,7 +2,8 @@
 
 Each check calls the student's function on cases whose answers the kit computes, and
 returns a verdict that names the misconception where it can. ``core.py`` has the pieces
-all checks share. Notebooks call them as ``checks.check_...``.
+all checks share. Notebooks call them as ``checks.check_...``. Each module's ``__all__``
+names what it exports: the checks, the verdicts, and notebook 04's exercise setup.
 """
 
 from .core import *  # noqa: F403

@@ -7,6 +7,8 @@ import torch
 
 from .core import RIGHT, WRONG, call_student, check_cases
 
+__all__ = ["check_n_windows", "check_sub_windows"]
+
 _WINDOW_CASES = [
     (50_000, 500, 10),
     (50_000, 500, 500),

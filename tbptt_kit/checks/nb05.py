@@ -6,6 +6,8 @@ import numpy as np
 
 from .core import check_cases
 
+__all__ = ["check_largest_fitting_sub_seq_len", "check_steps_per_lab_epoch"]
+
 
 def check_largest_fitting_sub_seq_len(largest_fitting_sub_seq_len) -> str:
     """Exercise 05.1: largest_fitting_sub_seq_len(win_sz, bs, hidden_size, budget_bytes), an LSTM,

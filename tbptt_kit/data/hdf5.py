@@ -24,6 +24,15 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+__all__ = [
+    "STALE_AFTER_S",
+    "TEMPORARY_MARK",
+    "read_attrs",
+    "read_record",
+    "remove_stale_temporaries",
+    "write_record",
+]
+
 TEMPORARY_MARK = ".tmp-"  # a temporary file is named <target name>.tmp-<host>-<pid>-<random>
 STALE_AFTER_S = 3600  # a temporary file this old is stale even if its writer looks alive
 

@@ -34,6 +34,28 @@ from .official import (
 )
 from .windows import DataLoaders, create_dls
 
+__all__ = [
+    "C",
+    "FS",
+    "G",
+    "K3",
+    "N_INIT",
+    "N_SAMPLES",
+    "OFFICIAL_URLS",
+    "OFFICIAL_VERSION",
+    "OUTPUT_NOISE",
+    "SIM_VERSION",
+    "SOURCES",
+    "SPLIT",
+    "SUBSTEPS",
+    "TEST_NAMES",
+    "W2",
+    "create_dls_silverbox",
+    "load_silverbox",
+    "silverbox_split",
+    "simulate_silverbox",
+]
+
 FS = 1e7 / 2**14  # sampling frequency in Hz (about 610.35 Hz)
 N_SAMPLES = 131072  # samples in one record
 

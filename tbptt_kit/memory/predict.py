@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from .kernels import FLOAT_BYTES, kernel_path, onednn_workspace_bytes
 
+__all__ = ["CUDNN_CELL", "NATIVE_CELL", "estimate_memory"]
+
 # Floats kept per step, per sample and per layer by PyTorch's native cells (check with
 # benchmarks/memory_sweep.py --paths; estimate_memory's docstring says what they are).
 NATIVE_CELL = {"lstm": 7, "gru": 7, "rnn": 1}

@@ -21,6 +21,17 @@ from ..smoke import smoke_samples
 from ..table import Table
 from .live import LiveLossCB
 
+__all__ = [
+    "BS_OPTIONS",
+    "HIDDEN_OPTIONS",
+    "LAYOUTS",
+    "Lab",
+    "RNN_TYPES",
+    "SCORE",
+    "STREAM_SUB_SEQ_LENS",
+    "silverbox_stream_dls",
+]
+
 LAYOUTS = ("windows", "streams")
 RNN_TYPES = ("lstm", "gru", "rnn")
 BS_OPTIONS = (4, 8, 16, 32, 64)

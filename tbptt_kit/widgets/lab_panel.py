@@ -16,6 +16,8 @@ import ipywidgets as widgets
 from ..plots import plot_lab_losses
 from .lab import BS_OPTIONS, HIDDEN_OPTIONS, LAYOUTS, RNN_TYPES, Lab
 
+__all__ = ["LabPanel", "STYLE", "png_output"]
+
 STYLE = {"description_width": "initial"}
 
 
