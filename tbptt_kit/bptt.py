@@ -62,15 +62,19 @@ class BPTT:
             raise ValueError(f"bptt={self.mode!r} needs sub_seq_len (k1), got None.")
         check_int("sub_seq_len", self.sub_seq_len)
         if self.bptt_len is not None:
-            if self.mode != "truncated":
-                raise ValueError(f"bptt_len={self.bptt_len} needs bptt='truncated'.")
-            if isinstance(self.bptt_len, bool) or not isinstance(self.bptt_len, int):
-                raise TypeError(f"bptt_len must be an int >= sub_seq_len, got {self.bptt_len!r}.")
-            if self.bptt_len < self.sub_seq_len:
-                raise ValueError(
-                    f"bptt_len={self.bptt_len} must be an int >= sub_seq_len="
-                    f"{self.sub_seq_len} (k2 >= k1)."
-                )
+            self._check_bptt_len()
+
+    def _check_bptt_len(self) -> None:
+        """k2: truncated only, an int >= k1."""
+        if self.mode != "truncated":
+            raise ValueError(f"bptt_len={self.bptt_len} needs bptt='truncated'.")
+        if isinstance(self.bptt_len, bool) or not isinstance(self.bptt_len, int):
+            raise TypeError(f"bptt_len must be an int >= sub_seq_len, got {self.bptt_len!r}.")
+        if self.bptt_len < self.sub_seq_len:
+            raise ValueError(
+                f"bptt_len={self.bptt_len} must be an int >= sub_seq_len="
+                f"{self.sub_seq_len} (k2 >= k1)."
+            )
 
     @classmethod
     def of(cls, sub_seq_len=None, bptt: str | None = None, bptt_len=None) -> BPTT:
@@ -78,6 +82,12 @@ class BPTT:
         ``sub_seq_len`` is given, else "full"."""
         mode = bptt or ("full" if sub_seq_len is None else "truncated")
         return cls(mode, sub_seq_len, bptt_len)
+
+    @classmethod
+    def for_window(cls, win_sz: int, sub_seq_len: int) -> BPTT:
+        """The mode a window of ``win_sz`` steps cut into sub-windows of ``sub_seq_len``
+        names: one sub-window as long as the window is full BPTT (the lab's slider)."""
+        return cls.of(None if sub_seq_len == win_sz else sub_seq_len)
 
     @property
     def stateful(self) -> bool:

@@ -17,12 +17,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .data.silverbox import N_INIT
 from .data.text import Vocab
 from .data.windows import check_int
 from .model import detach_state
 
 __all__ = [
-    "N_INIT",
     "as_record_tensor",
     "error_by_position",
     "free_run_rmse",
@@ -30,8 +30,6 @@ __all__ = [
     "sample_text",
     "simulate",
 ]
-
-N_INIT = 50  # measured outputs a model may use to set its initial state (Silverbox's rule)
 
 
 def as_record_tensor(x, device) -> torch.Tensor:

@@ -24,7 +24,15 @@ from .bptt import BPTT
 from .data.windows import DataLoaders, Normalizer, WindowDataset, WindowLoader, split_windows
 from .losses import mae
 
-__all__ = ["Callback", "Learner", "TbpttResetCB", "adam", "check_positive", "learner_for"]
+__all__ = [
+    "Callback",
+    "Learner",
+    "TbpttResetCB",
+    "adam",
+    "check_positive",
+    "flat_cos",
+    "learner_for",
+]
 
 
 def adam(params, lr: float = 1e-3) -> torch.optim.Optimizer:
@@ -193,18 +201,7 @@ class Learner:
         """Constant LR for the first ``pct_start`` of the steps, then a cosine down to zero."""
         if not 0 <= pct_start <= 1:
             raise ValueError(f"pct_start must be in [0, 1], got {pct_start}.")
-
-        def make_sched(opt, total):
-            flat = int(pct_start * total)
-
-            def factor(step):
-                if step < flat:
-                    return 1.0
-                return 0.5 * (1 + math.cos(math.pi * (step - flat) / max(total - flat, 1)))
-
-            return torch.optim.lr_scheduler.LambdaLR(opt, factor)
-
-        self.fit(n_epoch, lr, make_sched)
+        self.fit(n_epoch, lr, lambda opt, total: flat_cos(opt, total, pct_start))
 
     def fit_one_cycle(self, n_epoch: int, lr: float = 3e-3, pct_start: float = 0.25) -> None:
         """Warm up to ``lr``, then anneal: torch's OneCycleLR, stepped once per (sub-)batch."""
@@ -286,6 +283,19 @@ class Learner:
         self.model.load_state_dict(state["model"])
         self.model.reset_state()
         return self
+
+
+def flat_cos(opt, total: int, pct_start: float):
+    """A torch LR scheduler over ``total`` steps: factor 1 for the first ``pct_start`` of
+    them, then a cosine down to 0."""
+    flat = int(pct_start * total)
+
+    def factor(step):
+        if step < flat:
+            return 1.0
+        return 0.5 * (1 + math.cos(math.pi * (step - flat) / max(total - flat, 1)))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
 def learner_for(model, u: torch.Tensor, y: torch.Tensor, bptt: BPTT | None = None, loss_func=mae):

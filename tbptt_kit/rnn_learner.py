@@ -16,8 +16,9 @@ import torch
 
 from .bptt import BPTT
 from .callbacks import GradClipCB, NonFiniteCB, ProgressCB, Recorder, SmokeCB
+from .data.silverbox import N_INIT
 from .data.windows import DataLoaders
-from .evaluate import N_INIT, free_run_rmse, simulate
+from .evaluate import free_run_rmse, simulate
 from .learner import Learner
 from .losses import cross_entropy, fun_rmse, mae
 from .memory import ActMemCB, BudgetCB
