@@ -21,7 +21,8 @@ import torch._dynamo  # noqa: F401  torch.optim imports it with the first optimi
 
 # paid here, at import, instead of in the first epoch and on the lab's first click
 from .bptt import BPTT
-from .data.windows import DataLoaders, Normalizer, WindowDataset, WindowLoader, split_windows
+from .data.batch import split_windows
+from .data.windows import DataLoaders, Normalizer, WindowDataset, WindowLoader
 from .losses import mae
 
 __all__ = [

@@ -37,7 +37,8 @@ import numpy as np
 import torch
 
 from ..smoke import smoke_samples
-from .windows import Batch, DataLoaders, Normalizer, as_2d, check_int
+from .batch import Batch
+from .windows import DataLoaders, Normalizer, as_2d, check_int
 
 __all__ = [
     "HDF5Signals",

@@ -21,57 +21,16 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
 
+from .batch import Batch, split_windows
 from .hdf5 import read_record
 
-__all__ = [
-    "Batch",
-    "DataLoaders",
-    "Normalizer",
-    "Record",
-    "WindowDataset",
-    "WindowLoader",
-    "as_2d",
-    "check_channels",
-    "check_int",
-    "check_sub_seq_len",
-    "create_dls",
-    "divisors",
-    "nearest_divisors",
-    "split_windows",
-]
+__all__ = ["DataLoaders", "Normalizer", "Record", "WindowDataset", "WindowLoader", "as_2d", "check_channels", "check_int", "check_sub_seq_len", "create_dls", "divisors", "nearest_divisors"]  # fmt: skip
 
 Record = tuple[np.ndarray, np.ndarray]  # u (T, n_u), y (T, n_y)
-
-
-class Batch(NamedTuple):
-    """One step of training: a batch of (sub-)windows.
-
-    u: (bs, seq_len, n_u) inputs; y: (bs, seq_len, n_y) targets.
-    reset: a bool tensor (bs,), the one field that says where a state starts: True for the
-        rows that start from a zero state at this batch (a new window; in the stream layout,
-        a stream's new record), False for the rows that go on from the carried state.
-    sub_idx: window layout, which sub-window of the window this is (0, 1, ..., n_sub - 1);
-        None in the stream layout (no windows).
-    mask: stream layout only, a bool tensor (bs, seq_len): False for padded steps that the
-        loss must leave out. None: every step counts.
-    """
-
-    u: torch.Tensor
-    y: torch.Tensor
-    reset: torch.Tensor
-    sub_idx: int | None = None
-    mask: torch.Tensor | None = None
-
-    @property
-    def new_window(self) -> bool:
-        """True when every row starts here (``reset.all()``): the first sub-window of new
-        windows, or the first batch of an epoch of streams."""
-        return bool(self.reset.all())
 
 
 def divisors(n: int) -> list[int]:
@@ -210,16 +169,6 @@ class WindowLoader:
             yield from split_windows(u.to(self.device), y.to(self.device), self.sub_seq_len)
 
 
-def split_windows(u: torch.Tensor, y: torch.Tensor, sub_seq_len: int | None) -> Iterator[Batch]:
-    """A batch of whole windows u (bs, win_sz, n_u), y (bs, win_sz, n_y), as its sub-windows
-    of ``sub_seq_len`` steps in time order; None: one Batch, the whole windows."""
-    seq_len = sub_seq_len or u.shape[1]
-    starts, goes_on = (torch.full((u.shape[0],), k, device=u.device) for k in (True, False))
-    for k in range(u.shape[1] // seq_len):
-        t = slice(k * seq_len, (k + 1) * seq_len)
-        yield Batch(u[:, t], y[:, t], reset=starts if k == 0 else goes_on, sub_idx=k)
-
-
 def check_channels(train: Sequence[Record], valid: Sequence[Record], test: dict) -> None:
     """Raise a ValueError unless every record has the training records' channel counts
     (n_u, n_y), and no training channel is constant (its std would be 0)."""
@@ -298,6 +247,16 @@ class DataLoaders:
         ds = getattr(self, part).ds
         names = [part] + [f"{part}_{i}" for i in range(1, len(ds.u))]
         return {n: (np.asarray(u[:]), np.asarray(y[:])) for n, u, y in zip(names, ds.u, ds.y)}
+
+    def windows(self, part: str = "valid", n: int | None = None):
+        """The first ``n`` (None: all) whole windows of "train" or "valid", in order, as
+        u (n, win_sz, n_u), y (n, win_sz, n_y): what the learner trains and validates on."""
+        if self.layout == "streams":
+            raise ValueError("stream loaders have no windows: use records(part) instead.")
+        ds = getattr(self, part).ds if part in ("train", "valid") else None
+        if ds is None:
+            raise ValueError(f"part={part!r} is unknown: choose 'train' or 'valid'.")
+        return ds[list(range(len(ds) if n is None else min(n, len(ds))))]
 
     @property
     def sub_seq_len(self) -> int | None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from ..bptt import BPTT
-from ..data.windows import Batch
+from ..data.batch import Batch
 from ..learner import Learner, learner_for
 from ..losses import mae
 from .kernels import path_of
