@@ -126,29 +126,12 @@ def create_dls_text(
     Batches: u and y (bs, sub_seq_len) int64 ids, y one character ahead of u. Smoke mode
     (TBPTT_KIT_SMOKE=1): the first 10 x 4,000 characters, bs cut to what they can fill.
     """
-    docs = load_corpus() if text is None else [text] if isinstance(text, str) else text
-    if not isinstance(docs, (list, tuple)) or not all(isinstance(d, str) for d in docs):
-        raise TypeError(f"text must be a string or a list of strings, got {type(text).__name__}.")
-    if sum(map(len, docs)) == 0:
-        raise ValueError("text is empty: give at least a few characters per stream.")
-    for i, d in enumerate(docs):
-        if len(d) < 2:
-            raise ValueError(
-                f"text[{i}] has {len(d)} character(s): each document needs at least 2 "
-                f"(an input and its next character); drop it."
-            )
-    if isinstance(valid_frac, bool) or not isinstance(valid_frac, (int, float)):
-        raise TypeError(f"valid_frac must be a number in (0, 1), got {valid_frac!r}.")
-    if not 0 < valid_frac < 1:
-        raise ValueError(f"valid_frac must be in (0, 1) (e.g. 0.1), got {valid_frac}.")
+    docs = _documents(text)
+    _check_valid_frac(valid_frac)
     check_int("bs", bs)
     check_int("sub_seq_len", sub_seq_len)
     vocab = Vocab.from_text(docs)
-    if is_smoke():  # the first characters only; the vocabulary stays the whole text's
-        ends = np.cumsum([len(d) for d in docs])
-        keep = 10 * smoke_samples(int(ends[-1]))
-        docs = [d[: max(keep - e + len(d), 0)] for d, e in zip(docs, ends)]
-        docs = [d for d in docs if len(d) > 1]
+    docs = _smoke_documents(docs) if is_smoke() else docs  # the vocabulary: the whole text's
 
     def loader(pieces: list[str], what: str, **kw) -> StreamLoader:
         if not pieces:
@@ -167,3 +150,35 @@ def create_dls_text(
         norm=None,
         vocab=vocab,
     )
+
+
+def _documents(text) -> list[str]:
+    """``text`` as a list of documents (None: the corpus); a TypeError or ValueError for text
+    that is not strings, is empty, or has a document too short for an input-target pair."""
+    docs = load_corpus() if text is None else [text] if isinstance(text, str) else text
+    if not isinstance(docs, (list, tuple)) or not all(isinstance(d, str) for d in docs):
+        raise TypeError(f"text must be a string or a list of strings, got {type(text).__name__}.")
+    if sum(map(len, docs)) == 0:
+        raise ValueError("text is empty: give at least a few characters per stream.")
+    for i, d in enumerate(docs):
+        if len(d) < 2:
+            raise ValueError(
+                f"text[{i}] has {len(d)} character(s): each document needs at least 2 "
+                f"(an input and its next character); drop it."
+            )
+    return list(docs)
+
+
+def _check_valid_frac(valid_frac) -> None:
+    if isinstance(valid_frac, bool) or not isinstance(valid_frac, (int, float)):
+        raise TypeError(f"valid_frac must be a number in (0, 1), got {valid_frac!r}.")
+    if not 0 < valid_frac < 1:
+        raise ValueError(f"valid_frac must be in (0, 1) (e.g. 0.1), got {valid_frac}.")
+
+
+def _smoke_documents(docs: list[str]) -> list[str]:
+    """Smoke mode: the first 10 x ``smoke_samples`` characters of the documents, in order."""
+    ends = np.cumsum([len(d) for d in docs])
+    keep = 10 * smoke_samples(int(ends[-1]))
+    docs = [d[: max(keep - e + len(d), 0)] for d, e in zip(docs, ends)]
+    return [d for d in docs if len(d) > 1]
