@@ -154,6 +154,11 @@ class WindowLoader:
         return self.ds.win_sz // self.seq_len
 
     @property
+    def n_windows(self) -> int:
+        """Windows per epoch."""
+        return len(self.ds)
+
+    @property
     def n_windows_batches(self) -> int:
         return math.ceil(len(self.ds) / self.bs)
 
