@@ -2,9 +2,9 @@
 
 ``Learner.train_epoch`` and ``Learner.one_batch`` are the whole (truncated) BPTT loop, as
 it runs in every mode and with every callback. For each (sub-)batch: callbacks before
-(``TbpttResetCB`` resets the state where new windows start), forward from the carried
-state, loss, backward, step, callbacks after. The model detaches its state after each
-forward pass (``StatefulRNN.forward``): that line is the truncation.
+(``TbpttResetCB``, on every learner, resets the state where ``batch.reset`` says), the
+forward pass as the ``BPTT`` runs it (truncated: from the carried state, detached at the
+end, ``bptt.py``: that line is the truncation), loss, backward, step, callbacks after.
 
 Everything optional (the live table, the memory meter, the budget guard, the non-finite
 stop, gradient clipping, smoke mode) is a callback in ``callbacks.py`` or ``memory/``.

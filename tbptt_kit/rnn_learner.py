@@ -67,8 +67,7 @@ class RNNLearner(Learner):
         clip_grad: float | None = None,
         vocab_size: int | None = None,
     ):
-        mode = BPTT.of(sub_seq_len, bptt, bptt_len)
-        mode.check_loaders(dls)
+        mode = BPTT.of(sub_seq_len, bptt, bptt_len)  # the loaders are checked by Learner
         vocab_size, loss_func = _text_or_signals(dls, vocab_size, loss_func)
         if seed is not None:
             torch.manual_seed(seed)
