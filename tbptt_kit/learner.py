@@ -218,19 +218,20 @@ class Learner:
     @torch.no_grad()
     def predict(self, dl=None, whole_windows: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Predictions and targets over a loader (valid by default), as (n_samples, n_y)
-        with n_skip steps left out; ``whole_windows=True``: as (n_windows, win_sz, n_y),
-        nothing left out. The state is carried across sub-windows, as in training."""
+        with n_skip steps left out; ``whole_windows=True``: as (n_windows, win_sz, n_y), or
+        for streams (bs, stream_len, n_y), nothing left out. The state is carried across
+        sub-windows, as in training."""
         self.training = False
         self.model.eval()
         preds, targs = [], []
-        for self.batch in dl or self.dls.valid:
+        for i, self.batch in enumerate(dl or self.dls.valid):
             self("before_batch")
             self.one_batch()
             self("after_batch")
             pred, targ = (
                 (self.pred, self.batch.y) if whole_windows else self.kept(self.pred, self.batch)
             )
-            if whole_windows and not self.batch.reset.any():  # the window goes on: join in time
+            if whole_windows and i > 0 and self.batch.sub_idx != 0:  # goes on: join in time
                 pred, targ = torch.cat([preds.pop(), pred], 1), torch.cat([targs.pop(), targ], 1)
             preds.append(pred)
             targs.append(targ)

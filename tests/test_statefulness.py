@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from tbptt_kit import BPTT, Learner, StatefulRNN, TbpttResetCB, create_dls
+from tbptt_kit import BPTT, Learner, StatefulRNN, TbpttResetCB, create_dls, create_stream_dls
 
 
 def dls(sub_seq_len=None):
@@ -63,3 +63,19 @@ def test_full_bptt_leaves_the_carried_state_alone():
     learn.fit(1)
     assert learn.model.hidden_state is None
     assert sum(isinstance(cb, TbpttResetCB) for cb in learn.cbs) == 1
+
+
+def test_whole_streams_are_joined_even_where_every_row_starts_a_record():
+    """Records of equal length: every row resets at the same batch, mid-epoch. The rows are
+    still one stream each (bs, stream_len, n_y), and each record starts from zero."""
+    rng = np.random.default_rng(0)
+    records = [tuple(rng.standard_normal((40, 1)).astype(np.float32) for _ in "uy") for _ in "abcd"]
+    dls = create_stream_dls(records, records, bs=2, sub_seq_len=10)
+    learn = Learner(dls, StatefulRNN(hidden_size=4), BPTT.of(sub_seq_len=10))
+    pred, targ = learn.predict(whole_windows=True)
+    assert pred.shape == targ.shape == (2, 80, 1)
+    assert [bool(b.reset.all()) for b in dls.valid] == [True, False, False, False] * 2
+    u = torch.from_numpy(np.stack([r[0] for r in records]))  # (4, 40, 1): a, b, c, d
+    with torch.no_grad():
+        fresh = learn.model.forward_from(u)[0]
+    torch.testing.assert_close(pred[:, 40:], fresh[[1, 3]], atol=1e-5, rtol=1e-5)
