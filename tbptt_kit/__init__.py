@@ -8,24 +8,20 @@ Every name a notebook uses is here, or in a submodule the notebook names
 from .bptt import BPTT
 from .callbacks import GradClipCB, NonFiniteCB, ProgressCB, Recorder, SmokeCB, TrainingDiverged
 from .compare import compare
+from .data.batch import Batch, split_windows
 from .data.echo import create_dls_echo, echo_rmse
 from .data.silverbox import create_dls_silverbox, load_silverbox, simulate_silverbox
-from .data.streams import create_stream_dls, resident_memory
-from .data.text import (
-    Vocab,
-    bits_per_char,
-    create_dls_text,
-    cross_entropy,
-    grad_by_lag_text,
-    sample_text,
-)
-from .data.windows import Batch, DataLoaders, create_dls, split_windows
-from .evaluate import error_by_position, free_run_rmse, initial_state, simulate
-from .learner import Callback, Learner, TbpttResetCB, fun_rmse, learner_for, mae
-from .lens import grad_by_lag, plot_grad_by_lag
-from .memory import ActMemCB, BudgetCB, estimate_memory, measure_memory
+from .data.streams import create_stream_dls
+from .data.text import Vocab, create_dls_text
+from .data.windows import DataLoaders, create_dls
+from .evaluate import error_by_position, free_run_rmse, initial_state, sample_text, simulate
+from .learner import Callback, Learner, TbpttResetCB, learner_for
+from .lens import grad_by_lag, grad_by_lag_text, plot_grad_by_lag
+from .losses import bits_per_char, cross_entropy, fun_rmse, mae
+from .memory import ActMemCB, BudgetCB, estimate_memory, measure_memory, resident_memory
 from .model import StatefulRNN, detach_state
 from .rnn_learner import RNNLearner
+from .smoke import is_smoke
 from .table import Table
 from .threads import apply_thread_policy, thread_report
 
@@ -68,6 +64,7 @@ __all__ = [
     "grad_by_lag",
     "grad_by_lag_text",
     "initial_state",
+    "is_smoke",
     "learner_for",
     "load_silverbox",
     "mae",

@@ -14,9 +14,15 @@ Two lengths name everything (the literature's k1 and k2):
     checkpointed   whole windows          the window in chunks of k1,       the window's start:
                                           recomputed during backward        full BPTT's gradient
 
+This module is the one place that branches on the mode. Statefulness is the mode's: full
+and checkpointed BPTT run every (sub-)batch from a zero state and leave the model's carried
+state alone; truncated BPTT continues from it and detaches it (``_carried``), whatever the
+model's own ``stateful`` switch says (that switch is only for calling the model directly).
+
 A new mode is a new row here: a name in ``MODES``, its checks in ``BPTT.__post_init__``,
-and its forward pass in ``BPTT.forward``. The learner, the memory meter, the lens and
-``compare`` only read a ``BPTT``.
+what its loaders hand out (``loader_sub_seq_len``), how many steps one optimizer step
+backpropagates through (``graph_len``) and its forward pass in ``BPTT.forward``. The
+learner, the memory meter and budget, the lens, ``compare`` and the lab only read a ``BPTT``.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from torch.utils.checkpoint import checkpoint
 
 from .data.windows import check_int, check_sub_seq_len
 from .model import detach_state
+
+__all__ = ["BPTT", "MODES"]
 
 MODES = ("full", "truncated", "checkpointed")
 
@@ -54,15 +62,19 @@ class BPTT:
             raise ValueError(f"bptt={self.mode!r} needs sub_seq_len (k1), got None.")
         check_int("sub_seq_len", self.sub_seq_len)
         if self.bptt_len is not None:
-            if self.mode != "truncated":
-                raise ValueError(f"bptt_len={self.bptt_len} needs bptt='truncated'.")
-            if isinstance(self.bptt_len, bool) or not isinstance(self.bptt_len, int):
-                raise TypeError(f"bptt_len must be an int >= sub_seq_len, got {self.bptt_len!r}.")
-            if self.bptt_len < self.sub_seq_len:
-                raise ValueError(
-                    f"bptt_len={self.bptt_len} must be an int >= sub_seq_len="
-                    f"{self.sub_seq_len} (k2 >= k1)."
-                )
+            self._check_bptt_len()
+
+    def _check_bptt_len(self) -> None:
+        """k2: truncated only, an int >= k1."""
+        if self.mode != "truncated":
+            raise ValueError(f"bptt_len={self.bptt_len} needs bptt='truncated'.")
+        if isinstance(self.bptt_len, bool) or not isinstance(self.bptt_len, int):
+            raise TypeError(f"bptt_len must be an int >= sub_seq_len, got {self.bptt_len!r}.")
+        if self.bptt_len < self.sub_seq_len:
+            raise ValueError(
+                f"bptt_len={self.bptt_len} must be an int >= sub_seq_len="
+                f"{self.sub_seq_len} (k2 >= k1)."
+            )
 
     @classmethod
     def of(cls, sub_seq_len=None, bptt: str | None = None, bptt_len=None) -> BPTT:
@@ -70,6 +82,12 @@ class BPTT:
         ``sub_seq_len`` is given, else "full"."""
         mode = bptt or ("full" if sub_seq_len is None else "truncated")
         return cls(mode, sub_seq_len, bptt_len)
+
+    @classmethod
+    def for_window(cls, win_sz: int, sub_seq_len: int) -> BPTT:
+        """The mode a window of ``win_sz`` steps cut into sub-windows of ``sub_seq_len``
+        names: one sub-window as long as the window is full BPTT (the lab's slider)."""
+        return cls.of(None if sub_seq_len == win_sz else sub_seq_len)
 
     @property
     def stateful(self) -> bool:
@@ -81,11 +99,12 @@ class BPTT:
         """What the loaders must hand out: sub-windows of this length, or None (whole windows)."""
         return self.sub_seq_len if self.mode == "truncated" else None
 
-    @property
-    def reach(self) -> int | None:
-        """How many steps back the gradient of a sub-window's last step reaches (None: to
-        the window's start)."""
-        return (self.bptt_len or self.sub_seq_len) if self.mode == "truncated" else None
+    def graph_len(self, win_sz: int) -> int:
+        """Steps of one optimizer step's graph (what its activations grow with): the
+        window (full), k1 (truncated), k2 (TBPTT(k1, k2)), a chunk of k1 (checkpointed)."""
+        if self.mode == "full":
+            return win_sz
+        return min(self.bptt_len or self.sub_seq_len, win_sz)
 
     @property
     def label(self) -> str:
@@ -123,7 +142,17 @@ class BPTT:
             return _checkpointed(model, u, self.sub_seq_len)
         if self.bptt_len is not None:
             return _k1_k2(model, u, self.bptt_len)
-        return model(u)  # full: from zeros; truncated: the model carries and detaches its state
+        if self.mode == "full":
+            return model.forward_from(u)[0]  # from a zero state; the carried state untouched
+        return _carried(model, u)
+
+
+def _carried(model, u: torch.Tensor) -> torch.Tensor:
+    """Truncated BPTT: continue from the model's carried state, then keep the final state,
+    detached, for the next sub-window. The detach is the truncation."""
+    y, hidden_state = model.forward_from(u, model.state_for(u))
+    model.hidden_state = detach_state(hidden_state)  # gradients stop here
+    return y
 
 
 def _checkpointed(model, u: torch.Tensor, chunk_len: int) -> torch.Tensor:

@@ -21,6 +21,8 @@ from .learner import Callback, check_positive
 from .progress import ProgressTable, format_time
 from .smoke import smoke_epochs
 
+__all__ = ["GradClipCB", "NonFiniteCB", "ProgressCB", "Recorder", "SmokeCB", "TrainingDiverged"]
+
 
 class Recorder(Callback):
     """Keeps every step's training loss and learning rate, and each epoch's row:

@@ -24,7 +24,7 @@ from .memory import measure_memory
 from .rnn_learner import RNNLearner
 from .table import Table
 
-BPTT_KEYS = ("bptt", "sub_seq_len", "bptt_len")
+__all__ = ["bptt_of", "compare", "config_name", "epochs_for_equal_steps"]
 
 
 def bptt_of(config: dict) -> BPTT:

@@ -9,6 +9,7 @@ benchmark allows 50). The first ``n_init`` steps are left out of the score.
 - ``simulate``: free-run a record from that state (or from zeros).
 - ``free_run_rmse``: the score on each record, in the data's display units.
 - ``error_by_position``: RMSE against the step within the window (zero-state transients).
+- ``sample_text``: a text model free-running, one character at a time.
 """
 
 from __future__ import annotations
@@ -16,9 +17,19 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .data.silverbox import N_INIT
+from .data.text import Vocab
+from .data.windows import check_int
 from .model import detach_state
 
-N_INIT = 50  # measured outputs a model may use to set its initial state (Silverbox's rule)
+__all__ = [
+    "as_record_tensor",
+    "error_by_position",
+    "free_run_rmse",
+    "initial_state",
+    "sample_text",
+    "simulate",
+]
 
 
 def as_record_tensor(x, device) -> torch.Tensor:
@@ -119,3 +130,48 @@ def error_by_position(learn, dl=None) -> np.ndarray:
     """
     pred, targ = learn.predict(dl, whole_windows=True)
     return (pred - targ).pow(2).mean(dim=(0, 2)).sqrt().cpu().numpy()
+
+
+@torch.no_grad()
+def sample_text(
+    model, vocab: Vocab, prompt: str, n_chars: int = 200, temperature: float = 1.0, seed: int = 0
+) -> str:
+    """``prompt`` and ``n_chars`` characters the model writes after it, one at a time.
+
+    The model is stateful: it reads the prompt once, from a reset state, then only each new
+    character, (1, 1) ids, carrying its state; ``model(x)`` with x (1, t) int64 gives logits
+    (1, t, V). Each character is drawn from softmax(logits / temperature) with a generator
+    seeded by ``seed`` (the same seed, the same text); temperature 0 takes the likeliest.
+    The model's state is reset again afterwards; its train/eval mode is restored.
+    """
+    check_int("n_chars", n_chars, minimum=0)
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+        raise TypeError(f"temperature must be a number >= 0, got {temperature!r}.")
+    if temperature < 0:
+        raise ValueError(
+            f"temperature must be >= 0 (0: the likeliest character), got {temperature}."
+        )
+    if not prompt:
+        raise ValueError("prompt is empty: give at least one character to start from.")
+    x = torch.from_numpy(vocab.encode(prompt))[None]  # (1, len(prompt))
+    device = next(model.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    reset = getattr(model, "reset_state", lambda: None)
+    was_training = model.training
+    model.eval()
+    reset()
+    out = []
+    try:
+        for _ in range(n_chars):
+            logits = model(x.to(device))[0, -1].float().cpu()  # (V,): the next character
+            if temperature == 0:
+                nxt = logits.argmax()
+            else:
+                probs = torch.softmax(logits / temperature, dim=-1)
+                nxt = torch.multinomial(probs, 1, generator=generator)[0]
+            out.append(int(nxt))
+            x = nxt.view(1, 1)
+    finally:
+        reset()
+        model.train(was_training)
+    return prompt + vocab.decode(out)

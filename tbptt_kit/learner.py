@@ -2,9 +2,9 @@
 
 ``Learner.train_epoch`` and ``Learner.one_batch`` are the whole (truncated) BPTT loop, as
 it runs in every mode and with every callback. For each (sub-)batch: callbacks before
-(``TbpttResetCB`` resets the state where new windows start), forward from the carried
-state, loss, backward, step, callbacks after. The model detaches its state after each
-forward pass (``StatefulRNN.forward``): that line is the truncation.
+(``TbpttResetCB``, on every learner, resets the state where ``batch.reset`` says), the
+forward pass as the ``BPTT`` runs it (truncated: from the carried state, detached at the
+end, ``bptt.py``: that line is the truncation), loss, backward, step, callbacks after.
 
 Everything optional (the live table, the memory meter, the budget guard, the non-finite
 stop, gradient clipping, smoke mode) is a callback in ``callbacks.py`` or ``memory/``.
@@ -21,18 +21,19 @@ import torch._dynamo  # noqa: F401  torch.optim imports it with the first optimi
 
 # paid here, at import, instead of in the first epoch and on the lab's first click
 from .bptt import BPTT
-from .data.windows import DataLoaders, Normalizer, WindowDataset, WindowLoader, split_windows
+from .data.batch import split_windows
+from .data.windows import DataLoaders, Normalizer, WindowDataset, WindowLoader
+from .losses import mae
 
-
-# -- losses and metrics (signal units: volts for the Silverbox) ---------------------------
-def mae(pred: torch.Tensor, targ: torch.Tensor) -> torch.Tensor:
-    """Mean absolute error, in the signal's units."""
-    return (pred - targ).abs().mean()
-
-
-def fun_rmse(pred: torch.Tensor, targ: torch.Tensor) -> torch.Tensor:
-    """Root mean squared error, in the signal's units."""
-    return ((pred - targ) ** 2).mean().sqrt()
+__all__ = [
+    "Callback",
+    "Learner",
+    "TbpttResetCB",
+    "adam",
+    "check_positive",
+    "flat_cos",
+    "learner_for",
+]
 
 
 def adam(params, lr: float = 1e-3) -> torch.optim.Optimizer:
@@ -63,16 +64,18 @@ class Callback:
 
 
 class TbpttResetCB(Callback):
-    """Forget the past where it ends: the whole state when a batch starts new windows, only
-    the rows whose stream starts a new record (``batch.reset``) in the stream layout."""
+    """Forget the past where it ends (``batch.reset``): the whole state when a batch starts
+    new windows, only the rows whose stream starts a new record in the stream layout. Every
+    ``Learner`` has one."""
 
     order = -10
 
     def before_batch(self, learn):
-        if learn.batch.new_window:
+        reset = learn.batch.reset  # (bs,) bool: the rows whose state starts here
+        if reset.all():
             learn.model.reset_state()
-        elif learn.batch.reset is not None and learn.batch.reset.any():
-            learn.model.reset_state(rows=learn.batch.reset)
+        elif reset.any():
+            learn.model.reset_state(rows=reset)
 
 
 def check_positive(name: str, value, kind=(int, float)) -> None:
@@ -116,6 +119,8 @@ class Learner:
         self.dls, self.model, self.loss_func = dls, model, loss_func
         self.metrics, self.n_skip, self.opt_func = list(metrics), n_skip, opt_func
         self.cbs, self.training, self.opt = list(cbs), False, None
+        if not any(isinstance(cb, TbpttResetCB) for cb in self.cbs):
+            self.cbs.append(TbpttResetCB())  # the state is reset where the loaders say
         if seed is not None:
             dls.train.generator.manual_seed(seed)
 
@@ -159,10 +164,9 @@ class Learner:
         first n_skip steps after each start (a window's, or a row's new record in the stream
         layout) left out. Text: pred (n_samples, V) logits, targ (n_samples,) ids."""
         keep = batch.mask
-        starts = batch.reset if batch.reset is not None else batch.sub_idx == 0
-        if self.n_skip and (starts is True or torch.is_tensor(starts) and starts.any()):
+        if self.n_skip and batch.reset.any():
             skip = torch.zeros(batch.y.shape[:2], dtype=torch.bool, device=batch.y.device)
-            skip[:, : self.n_skip] = torch.as_tensor(starts, device=skip.device).reshape(-1, 1)
+            skip[:, : self.n_skip] = batch.reset.reshape(-1, 1)
             keep = ~skip if keep is None else keep & ~skip  # rows that start here skip n_skip
         if keep is None:
             return pred.flatten(0, 1), batch.y.flatten(0, 1)
@@ -198,18 +202,7 @@ class Learner:
         """Constant LR for the first ``pct_start`` of the steps, then a cosine down to zero."""
         if not 0 <= pct_start <= 1:
             raise ValueError(f"pct_start must be in [0, 1], got {pct_start}.")
-
-        def make_sched(opt, total):
-            flat = int(pct_start * total)
-
-            def factor(step):
-                if step < flat:
-                    return 1.0
-                return 0.5 * (1 + math.cos(math.pi * (step - flat) / max(total - flat, 1)))
-
-            return torch.optim.lr_scheduler.LambdaLR(opt, factor)
-
-        self.fit(n_epoch, lr, make_sched)
+        self.fit(n_epoch, lr, lambda opt, total: flat_cos(opt, total, pct_start))
 
     def fit_one_cycle(self, n_epoch: int, lr: float = 3e-3, pct_start: float = 0.25) -> None:
         """Warm up to ``lr``, then anneal: torch's OneCycleLR, stepped once per (sub-)batch."""
@@ -225,19 +218,20 @@ class Learner:
     @torch.no_grad()
     def predict(self, dl=None, whole_windows: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Predictions and targets over a loader (valid by default), as (n_samples, n_y)
-        with n_skip steps left out; ``whole_windows=True``: as (n_windows, win_sz, n_y),
-        nothing left out. The state is carried across sub-windows, as in training."""
+        with n_skip steps left out; ``whole_windows=True``: as (n_windows, win_sz, n_y), or
+        for streams (bs, stream_len, n_y), nothing left out. The state is carried across
+        sub-windows, as in training."""
         self.training = False
         self.model.eval()
         preds, targs = [], []
-        for self.batch in dl or self.dls.valid:
+        for i, self.batch in enumerate(dl or self.dls.valid):
             self("before_batch")
             self.one_batch()
             self("after_batch")
             pred, targ = (
                 (self.pred, self.batch.y) if whole_windows else self.kept(self.pred, self.batch)
             )
-            if whole_windows and self.batch.sub_idx > 0:  # the window goes on: join in time
+            if whole_windows and i > 0 and self.batch.sub_idx != 0:  # goes on: join in time
                 pred, targ = torch.cat([preds.pop(), pred], 1), torch.cat([targs.pop(), targ], 1)
             preds.append(pred)
             targs.append(targ)
@@ -256,13 +250,12 @@ class Learner:
         Returns the predictions (bs, win_sz, n_y), graph attached as the mode attaches it.
         The model's state and gradients are left as they were found."""
         model = self.model
-        saved = (model.training, model.hidden_state, model.past_u, model.stateful)
+        saved = (model.training, model.hidden_state, model.past_u)
         grads = [p.grad for p in model.parameters()]
         for p in model.parameters():
             p.grad = None
         self.training, preds = False, []
         model.train()
-        model.stateful = self.bptt.stateful  # e.g. a full-BPTT model measured truncated
         try:
             for self.batch in split_windows(u, y, self.bptt.loader_sub_seq_len):
                 with each() if each else contextlib.nullcontext():
@@ -274,7 +267,7 @@ class Learner:
                 preds.append(self.pred)
         finally:
             model.train(saved[0])
-            model.hidden_state, model.past_u, model.stateful = saved[1:]
+            model.hidden_state, model.past_u = saved[1:]
             for p, g in zip(model.parameters(), grads):
                 p.grad = g
         return torch.cat(preds, dim=1)
@@ -294,6 +287,19 @@ class Learner:
         return self
 
 
+def flat_cos(opt, total: int, pct_start: float):
+    """A torch LR scheduler over ``total`` steps: factor 1 for the first ``pct_start`` of
+    them, then a cosine down to 0."""
+    flat = int(pct_start * total)
+
+    def factor(step):
+        if step < flat:
+            return 1.0
+        return 0.5 * (1 + math.cos(math.pi * (step - flat) / max(total - flat, 1)))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
 def learner_for(model, u: torch.Tensor, y: torch.Tensor, bptt: BPTT | None = None, loss_func=mae):
     """A learner around ``model`` whose loaders hold exactly the windows u (bs, win_sz, n_u),
     y (bs, win_sz, n_y), backpropagating as ``bptt`` says (None: full BPTT). For measuring
@@ -304,4 +310,4 @@ def learner_for(model, u: torch.Tensor, y: torch.Tensor, bptt: BPTT | None = Non
     loader = WindowLoader(ds, len(records), sub_seq_len=bptt.loader_sub_seq_len, device=u.device)
     norm = Normalizer(*(torch.zeros(1), torch.ones(1)) * 2)  # unused: the model has its own
     dls = DataLoaders(loader, loader, {}, norm)
-    return Learner(dls, model, bptt, loss_func, cbs=[TbpttResetCB()])
+    return Learner(dls, model, bptt, loss_func)

@@ -10,17 +10,23 @@ change what the network does with an input that old:
   ℓ >= k (the state was detached at the sub-window boundary): a hard cliff;
 - TBPTT(k1, k2): the cliff moves to ℓ = k2.
 
-``grad_by_lag`` measures it, ``plot_grad_by_lag`` overlays the modes on a log axis.
+``grad_by_lag`` measures it (``grad_by_lag_text`` for a text model, with respect to the
+embedded characters), ``plot_grad_by_lag`` overlays the modes on a log axis.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from .bptt import BPTT
-from .learner import Learner, learner_for, mae
+from .learner import Learner, learner_for
+from .losses import cross_entropy, mae
+
+__all__ = ["grad_by_lag", "grad_by_lag_text", "plot_grad_by_lag"]
 
 
 def grad_by_lag(
@@ -51,18 +57,62 @@ def grad_by_lag(
         ds = learn.dls.valid.ds
         batch = ds[list(range(min(learn.dls.valid.bs, len(ds))))]
     param = next(model.parameters())
-    u, y = (x.detach().to(param.device, param.dtype) for x in (batch[0], batch[1]))
+    u, y = (_to(x.detach(), param) for x in (batch[0], batch[1]))
     loss_func = loss_func or (learn.loss_func if learn else mae)
     if learn is None or bptt is not None:
         learn = learner_for(model, u, y, bptt or BPTT(), loss_func)
-    u.requires_grad_(True)
-    pred = learn.run_windows(u, y, backward=False)  # the graph as training builds it
-    loss = loss_func(pred[:, -1].reshape(-1, pred.shape[-1]), y[:, -1].reshape(-1, y.shape[-1]))
-    (grad,) = torch.autograd.grad(loss, u, allow_unused=True)
-    if grad is None:  # no path at all from the inputs to the loss
-        return np.zeros(u.shape[1], dtype=np.float32)
-    norms = grad.pow(2).sum(dim=(0, 2)).sqrt()  # (T,), time order
+    with _read_inputs(model, u) as inputs:  # the inputs as the network reads them
+        pred = learn.run_windows(u, y, backward=False)  # the graph as training builds it
+    loss = loss_func(pred[:, -1], y[:, -1])  # the last step: (bs, n_y), or (bs, V) and (bs,)
+    grads = torch.autograd.grad(loss, inputs, allow_unused=True)
+    grads = [torch.zeros_like(x) if g is None else g for x, g in zip(inputs, grads)]
+    norms = torch.cat(grads, dim=1).pow(2).sum(dim=(0, 2)).sqrt()  # (T,), time order
     return norms.flip(0).cpu().numpy()  # lag order: the last step first
+
+
+def _to(x: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
+    """x on the parameters' device; signals also in their dtype (token ids stay int64)."""
+    return x.to(param.device, param.dtype) if x.is_floating_point() else x.to(param.device)
+
+
+@contextlib.contextmanager
+def _read_inputs(model, u: torch.Tensor):
+    """Yields the list of what the network reads, in time order, each (bs, t, n) with a
+    gradient: u itself for signals; for a token model (``model.embed``) the embedded ids
+    of each call, collected by a forward hook (ids have no gradient)."""
+    embed = getattr(model, "embed", None)
+    if embed is None:
+        yield [u.requires_grad_(True)]
+        return
+    inputs = []
+    hook = embed.register_forward_hook(lambda _m, _args, out: inputs.append(out) or None)
+    try:
+        yield inputs
+    finally:
+        hook.remove()
+
+
+def grad_by_lag_text(learn_or_model, batch=None, sub_seq_len=None, T: int = 200, bs: int = 16):
+    """The gradient-by-lag lens for a text model: for each lag ℓ, the norm of ∂L/∂e[T-1-ℓ],
+    L the cross-entropy of the last step, e the *embedded* inputs (ids have no gradient).
+    Returns an array (T,), lag 0 first; exactly 0.0 where no path is.
+
+    batch: (u, y), (bs, T) ids; None takes ``bs`` pieces of ``T`` characters of a learner's
+    validation text. sub_seq_len: truncated BPTT, the T steps run as sub-windows of this
+    many (T a multiple), through the learner's own step; None: full BPTT.
+    The model's weights, state and gradients are left as they were.
+    """
+    model = getattr(learn_or_model, "model", learn_or_model)
+    if batch is None:
+        if not isinstance(learn_or_model, Learner):
+            raise ValueError("grad_by_lag_text(model, ...) needs a batch: a (u, y) pair of ids.")
+        valid = learn_or_model.dls.records("valid").values()
+        u, y = (np.concatenate([r[i].reshape(-1) for r in valid])[: bs * T] for i in (0, 1))
+        if len(u) < bs * T:
+            raise ValueError(f"bs={bs} x T={T} characters exceed the validation text's {len(u)}.")
+        batch = (torch.from_numpy(u).view(bs, T), torch.from_numpy(y).view(bs, T))
+    u, y = (torch.as_tensor(x) for x in batch)
+    return grad_by_lag(model, (u, y), BPTT.of(sub_seq_len), cross_entropy)
 
 
 def plot_grad_by_lag(results: dict, ax=None, title: str = "Gradient of the last step's loss"):

@@ -17,6 +17,8 @@ from torch import nn
 
 from .data.windows import Normalizer, check_int
 
+__all__ = ["RNN_TYPES", "StatefulRNN", "detach_state"]
+
 RNN_TYPES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 
@@ -48,9 +50,11 @@ class StatefulRNN(nn.Module):
     with the training statistics, stored as buffers. Text (``vocab_size=V``): u is token ids
     (bs, seq_len), int64, read through an embedding; the output is logits (bs, seq_len, V).
 
-    ``stateful=True``: each call starts from ``self.hidden_state`` (None means zeros) and
-    leaves the final state there, detached: the truncation. ``reset_state()`` forgets it.
-    ``stateful=False``: every call starts from zeros.
+    Called directly, ``model(u)``: with ``stateful=True`` each call starts from
+    ``self.hidden_state`` (None means zeros) and leaves the final state there, detached;
+    ``stateful=False``: every call starts from zeros. ``reset_state()`` forgets the state.
+    A learner never reads this switch: its ``BPTT`` says whether state is carried
+    (``tbptt_kit.bptt``), through ``forward_from`` and ``hidden_state``.
     """
 
     def __init__(

@@ -9,6 +9,18 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+__all__ = [
+    "plot_error_by_position",
+    "plot_free_run",
+    "plot_grad_norms",
+    "plot_lab_losses",
+    "plot_record",
+    "plot_sources",
+    "plot_sub_windows",
+    "plot_windows",
+    "window_starts",
+]
+
 
 def window_starts(n_samples: int, win_sz: int, stp_sz: int) -> np.ndarray:
     """Start sample of every window of ``win_sz`` samples, one every ``stp_sz``, in a record of

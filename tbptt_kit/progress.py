@@ -12,6 +12,8 @@ import time
 
 from .table import Table
 
+__all__ = ["ProgressTable", "format_time", "format_value", "in_notebook"]
+
 
 def in_notebook() -> bool:
     """True inside a Jupyter kernel (JupyterLab, Notebook, VS Code, Colab)."""

@@ -16,12 +16,15 @@ import torch
 
 from .bptt import BPTT
 from .callbacks import GradClipCB, NonFiniteCB, ProgressCB, Recorder, SmokeCB
-from .data.text import cross_entropy
+from .data.silverbox import N_INIT
 from .data.windows import DataLoaders
-from .evaluate import N_INIT, free_run_rmse, simulate
-from .learner import Learner, TbpttResetCB, fun_rmse, mae
+from .evaluate import free_run_rmse, simulate
+from .learner import Learner
+from .losses import cross_entropy, fun_rmse, mae
 from .memory import ActMemCB, BudgetCB
 from .model import StatefulRNN
+
+__all__ = ["RNNLearner"]
 
 
 class RNNLearner(Learner):
@@ -34,7 +37,7 @@ class RNNLearner(Learner):
     - "checkpointed": full BPTT's gradient, with activation checkpointing over chunks of
       ``sub_seq_len``; the loaders hand out whole windows.
 
-    Callbacks always on: ``TbpttResetCB``, ``Recorder`` (as ``.recorder``), ``NonFiniteCB``,
+    Callbacks always on: ``TbpttResetCB`` (as on every ``Learner``), ``Recorder`` (as ``.recorder``), ``NonFiniteCB``,
     ``SmokeCB``. Optional: ``progress`` (the live table), ``act_mem`` (the act_mem column),
     ``max_memory`` (the budget guard: bytes, "2 GiB", None for the default budget, math.inf
     for none), ``clip_grad`` (clip the gradients' norm to this value; None: off).
@@ -64,16 +67,15 @@ class RNNLearner(Learner):
         clip_grad: float | None = None,
         vocab_size: int | None = None,
     ):
-        mode = BPTT.of(sub_seq_len, bptt, bptt_len)
-        mode.check_loaders(dls)
+        mode = BPTT.of(sub_seq_len, bptt, bptt_len)  # the loaders are checked by Learner
         vocab_size, loss_func = _text_or_signals(dls, vocab_size, loss_func)
         if seed is not None:
             torch.manual_seed(seed)
         model = StatefulRNN(
-            dls.n_u, dls.n_y, rnn_type, hidden_size, num_layers, dls.norm, mode.stateful, vocab_size
+            dls.n_u, dls.n_y, rnn_type, hidden_size, num_layers, dls.norm, vocab_size=vocab_size
         )
         self.recorder = Recorder()
-        extras = [TbpttResetCB(), self.recorder, NonFiniteCB(), SmokeCB(), BudgetCB(max_memory)]
+        extras = [self.recorder, NonFiniteCB(), SmokeCB(), BudgetCB(max_memory)]
         extras += [ProgressCB()] * progress + [ActMemCB()] * act_mem
         extras += [GradClipCB(clip_grad)] if clip_grad is not None else []
         super().__init__(

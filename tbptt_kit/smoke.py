@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+__all__ = ["SMOKE_EPOCHS", "SMOKE_SAMPLES", "is_smoke", "smoke_epochs", "smoke_samples"]
+
 SMOKE_SAMPLES = 4000  # samples kept of the train and valid parts of a record
 SMOKE_EPOCHS = 1
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import html
 
+__all__ = ["Table"]
+
 
 class Table(list):
     """A list of rows (dicts) that shows itself as a table: text, Markdown and HTML.

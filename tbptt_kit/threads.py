@@ -34,6 +34,19 @@ from pathlib import Path
 
 import torch
 
+__all__ = [
+    "ENV_VAR",
+    "ThreadChoice",
+    "USEFUL_THREADS",
+    "affinity_count",
+    "apply_thread_policy",
+    "choose_threads",
+    "cpu_quota",
+    "parse_env",
+    "thread_report",
+    "torch_default_threads",
+]
+
 ENV_VAR = "TBPTT_KIT_THREADS"
 
 # The most threads the course's models gain from (LSTM/GRU, hidden 40 to 128, bs 16, windows

@@ -88,13 +88,31 @@ def test_tbptt_k1_k2_gradient_reaches_exactly_k2_steps_back(k1, k2):
     assert torch.all(u.grad[:, : end - k2] == 0)
 
 
-def test_k1_k2_learner_trains_and_validates():
-    lrn = RNNLearner(
-        make_dls(sub_seq_len=25), "lstm", 8, sub_seq_len=25, bptt_len=75, seed=0, progress=False
-    )
+class History(Callback):
+    """How many past inputs (k2 - k1) the model keeps for the next span, at each training step."""
+
+    def __init__(self):
+        self.lengths = set()
+
+    def after_batch(self, learn):
+        if learn.training and learn.model.past_u is not None:
+            self.lengths.add(learn.model.past_u.shape[1])
+
+
+def test_k1_k2_learner_trains_as_k1_k2_and_validates():
+    """Training runs TBPTT(25, 75) itself (not plain truncated(25), which it would equal if
+    k2 were ignored): each step re-runs up to the k2 - k1 = 50 steps before its sub-window."""
+    history = History()
+    lrn = RNNLearner(make_dls(sub_seq_len=25), "lstm", 8, sub_seq_len=25, bptt_len=75, seed=0,
+                     progress=False, cbs=[history])  # fmt: skip
+    plain = RNNLearner(make_dls(sub_seq_len=25), "lstm", 8, sub_seq_len=25, seed=0, progress=False)
     before = lrn.validate()[0]
     lrn.fit(2, 1e-2)
+    plain.fit(2, 1e-2)
+    assert history.lengths == {25, 50}  # after a window's first sub-window: all 25 it has
     assert lrn.validate()[0] < before
+    weights = zip(lrn.model.parameters(), plain.model.parameters())
+    assert not all(torch.equal(a, b) for a, b in weights)  # not plain truncated BPTT
 
 
 @pytest.mark.parametrize(

@@ -88,7 +88,6 @@ def test_inexact_equal_steps_warn_and_the_table_shows_the_truth():
 
 
 def test_memory_columns():
-    pytest.importorskip("tbptt_kit.memory")
     table = compare(CONFIGS[:2], make_dls, n_epoch=1, hidden_size=4, memory=True)
     for row in table:
         assert row["activation_MiB"] > 0 and row["peak_MiB"] > 0

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from tbptt_kit import RNNLearner, TrainingDiverged, create_dls, fun_rmse
+from tbptt_kit import RNNLearner, StatefulRNN, TrainingDiverged, create_dls, fun_rmse
 
 matplotlib.use("Agg")
 
@@ -171,11 +171,18 @@ def test_show_results_and_plot_losses_draw(dls_factory):
     assert len(plt.gcf().axes[0].get_lines()[0].get_xdata()) == len(lrn.recorder.losses)
 
 
-def test_model_moves_with_its_state_between_devices(dls_factory):
-    lrn = RNNLearner(dls_factory(20), hidden_size=8, sub_seq_len=20, progress=False)
-    lrn.model(torch.randn(2, 20, 1))
-    lrn.model.to("cpu")  # the state follows the input's device on the next call
-    assert lrn.model(torch.randn(2, 20, 1)).device.type == "cpu"
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a second device (CUDA)")
+def test_model_moves_with_its_state_between_devices():
+    """A state left on the GPU is carried on after the model moves to the CPU."""
+    torch.manual_seed(0)
+    model, u = StatefulRNN(hidden_size=8).cuda(), torch.randn(2, 40, 1)
+    model(u[:, :20].cuda())
+    assert model.hidden_state[0].device.type == "cuda"
+    model.to("cpu")  # the state follows the input's device on the next call
+    pred = model(u[:, 20:])
+    assert pred.device.type == "cpu" and model.hidden_state[0].device.type == "cpu"
+    whole = model.forward_from(u)[0][:, 20:]  # the same 40 steps in one call, on the CPU
+    torch.testing.assert_close(pred, whole, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.slow

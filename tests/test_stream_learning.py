@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import tbptt_kit as tk
-from tbptt_kit import model as model_module
+from tbptt_kit import bptt as bptt_module
 
 
 def records(lengths, seed=0):
@@ -56,11 +56,12 @@ def test_predictions_carry_the_state_across_batches_and_start_fresh_at_each_reco
     dls = tk.create_stream_dls(recs, recs, bs=1, sub_seq_len=10)
     learn = learner(dls)
     pred, _ = learn.predict(dls.valid)  # (n_real_steps, 1), padding left out
-    learn.model.stateful = False
     with torch.no_grad():  # each record whole, from a zero state
-        whole = [learn.model(torch.from_numpy(u)[None, :, None])[0] for u, _ in recs]
+        whole = [
+            learn.model.forward_from(torch.from_numpy(u)[None, :, None])[0][0] for u, _ in recs
+        ]
     torch.testing.assert_close(pred, torch.cat(whole), atol=1e-5, rtol=1e-5)
-    learn.model.stateful, learn.model.hidden_state = True, None
+    learn.model.reset_state()
     # Without the per-row resets the second record starts from the first one's state.
     learn.remove_cb(tk.TbpttResetCB)
     leaked, _ = learn.predict(dls.valid)
@@ -75,7 +76,7 @@ def test_a_masked_reset_zeroes_exactly_its_rows_of_the_state():
     learn.predict(dls.valid)
     seen_partial = 0
     for batch, before, after in zip(dls.valid, log.before, log.after):
-        if batch.new_window:
+        if batch.reset.all():
             assert after is None
             continue
         reset = batch.reset
@@ -90,7 +91,7 @@ def test_a_masked_reset_zeroes_exactly_its_rows_of_the_state():
 @pytest.mark.parametrize("detach", [True, False])
 def test_batch_i_plus_1s_loss_has_exactly_zero_gradient_wrt_batch_is_inputs(detach, monkeypatch):
     if not detach:  # the control: the same code without the truncation does reach back
-        monkeypatch.setattr(model_module, "detach_state", lambda s: s)
+        monkeypatch.setattr(bptt_module, "detach_state", lambda s: s)
     recs = records([200, 200])
     dls = tk.create_stream_dls(recs, recs, bs=2, sub_seq_len=20)
     learn = learner(dls)

@@ -64,9 +64,9 @@ def rows_of_epoch(batches):
 
 def test_every_row_continues_its_stream_and_resets_exactly_where_a_record_starts():
     batches = list(loader(bs=3))
-    assert len(batches) == len(loader(bs=3)) and batches[0].new_window
-    assert not any(b.new_window for b in batches[1:])
-    assert [b.sub_idx for b in batches] == list(range(len(batches)))
+    assert len(batches) == len(loader(bs=3)) and batches[0].reset.all()
+    assert not any(b.reset.all() for b in batches[1:])
+    assert all(b.sub_idx is None for b in batches)  # no windows in the stream layout
     for i, b in enumerate(batches):
         for j, tags in enumerate(real_tags(b)):
             if not tags:  # an all-padding sub-window: the row's stream has ended
@@ -133,9 +133,9 @@ def test_one_stream_over_one_record_equals_the_window_layouts_sub_windows():
     for w, s in zip(list(windows.valid), list(streams.valid), strict=True):
         torch.testing.assert_close(s.u, w.u, rtol=0, atol=0)
         torch.testing.assert_close(s.y, w.y, rtol=0, atol=0)
-        assert (s.new_window, s.sub_idx, s.mask) == (w.new_window, w.sub_idx, None)
+        assert torch.equal(s.reset, w.reset) and (s.sub_idx, s.mask) == (None, None)
     assert streams.n_u == 2 and streams.n_y == 1 and streams.win_sz is None  # no windows
-    assert streams.train.ds.win_sz == 120  # the stream: its batches x sub_seq_len steps
+    assert streams.train.ds.stream_len == 120  # the stream: its batches x sub_seq_len steps
     assert streams.sub_seq_len == 20 and streams.train.layout == "streams"
 
 

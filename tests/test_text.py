@@ -13,15 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tbptt_kit.data.text import (
-    CORPUS,
-    Vocab,
-    bits_per_char,
-    create_dls_text,
-    cross_entropy,
-    load_corpus,
-    sample_text,
-)
+from tbptt_kit import bits_per_char, cross_entropy, sample_text
+from tbptt_kit.data.text import CORPUS, Vocab, create_dls_text, load_corpus
 
 CORPUS_SHA256 = "aadb8a9df0d70a46c3ddaa6ede1122e835fd9eed573868228d396aeb80c05551"
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+__all__ = ["NOT_DONE", "RIGHT", "WRONG", "Verdict", "call_student", "check_cases"]
+
 
 class Verdict(str):
     """A check's result, "right", "wrong" or "not done": compares as a string, but a notebook
@@ -41,7 +43,7 @@ def check_cases(exercise: str, func, cases, rel: float = 1e-6, hint: str = "") -
         got, verdict = call_student(exercise, func, *args)
         if verdict:
             return verdict
-        if not _close(got, expected, rel):
+        if not close_enough(got, expected, rel):
             shown = ", ".join(map(repr, args))
             print(
                 f"{exercise}: not yet right. For ({shown}) you return {got!r}, "
@@ -52,12 +54,14 @@ def check_cases(exercise: str, func, cases, rel: float = 1e-6, hint: str = "") -
     return RIGHT
 
 
-def _close(got, expected, rel: float) -> bool:
+def close_enough(got, expected, rel: float) -> bool:
+    """Does ``got`` equal ``expected`` to relative tolerance ``rel`` (numbers, dicts of them,
+    or anything else compared with ==)?"""
     if isinstance(expected, dict):
         return (
             isinstance(got, dict)
             and got.keys() == expected.keys()
-            and all(_close(got[k], expected[k], rel) for k in expected)
+            and all(close_enough(got[k], expected[k], rel) for k in expected)
         )
     try:
         return math.isclose(float(got), float(expected), rel_tol=rel, abs_tol=1e-12)

@@ -7,6 +7,8 @@ import torch
 
 from .core import RIGHT, WRONG, call_student, check_cases
 
+__all__ = ["check_n_windows", "check_sub_windows"]
+
 _WINDOW_CASES = [
     (50_000, 500, 10),
     (50_000, 500, 500),
@@ -64,7 +66,7 @@ def _diagnose(got: list, want: list, u: torch.Tensor) -> str | None:
 def check_sub_windows(sub_windows) -> str:
     """Exercise 01.2: sub_windows(u, sub_seq_len) -> the sub-windows of a batch of windows
     u (bs, win_sz, n_u), in time order, against ``tbptt_kit.split_windows``."""
-    from ..data.windows import split_windows
+    from ..data.batch import split_windows
 
     for bs, win_sz, n_u, sub_seq_len in ((4, 12, 1, 3), (3, 20, 2, 5), (16, 500, 1, 100)):
         u = torch.arange(bs * win_sz * n_u, dtype=torch.float32).reshape(bs, win_sz, n_u)

@@ -11,7 +11,9 @@ import math
 
 import numpy as np
 
-from .core import RIGHT, WRONG, _close, call_student
+from .core import RIGHT, WRONG, call_student, close_enough
+
+__all__ = ["check_benchmark_rmse", "check_mean_model_rmse"]
 
 
 def _rmse_mv(y, y_hat, n_init: int) -> float:
@@ -26,7 +28,7 @@ def _cases(exercise: str, func, cases, rel: float, hint: str) -> str | None:
         got, verdict = call_student(exercise, func, *args)
         if verdict is not None:
             return verdict
-        if not _close(got, expected, rel):
+        if not close_enough(got, expected, rel):
             shown = ", ".join(
                 f"array of shape {np.shape(a)}" if np.ndim(a) else repr(a) for a in args
             )
@@ -55,7 +57,9 @@ def _broadcasts(exercise: str, func, make_args, expected) -> str | None:
         return verdict
     n = len(args[0])
     want = expected(args)
-    if _close(got, want, 1e-3) and peak < 8 * n * n / 4:  # a (T, T) float64 matrix: 8 T² bytes
+    if (
+        close_enough(got, want, 1e-3) and peak < 8 * n * n / 4
+    ):  # a (T, T) float64 matrix: 8 T² bytes
         return None
     shapes = " and ".join(str(np.shape(a)) for a in args[:2])
     print(

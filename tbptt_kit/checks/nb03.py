@@ -6,6 +6,8 @@ import math
 
 from .core import RIGHT, WRONG, call_student, check_cases
 
+__all__ = ["check_largest_window", "check_saved_bytes"]
+
 
 def check_largest_window(largest_window) -> str:
     """Exercise 03.1: the largest win_sz under a budget, from two points of a straight line."""

@@ -3,8 +3,8 @@
 Exercise 1 gives a seeded ``nn.LSTM`` and ``nn.Linear`` and two batches of whole windows;
 the student's ``tbptt_grads`` must return the parameters' gradients after both batches, run
 in sub-windows the TBPTT way. The check computes the same with the kit's own step (a
-``StatefulRNN`` with the same weights, ``Learner.one_batch`` and ``TbpttResetCB``) and, where
-the answer is wrong, with the usual mistakes, to name the one the student made.
+``StatefulRNN`` with the same weights, ``Learner.run_windows``) and, where the answer is
+wrong, with the usual mistakes (each a deliberately wrong loop), to name the one made.
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ import torch
 from torch import nn
 
 from ..bptt import BPTT
-from ..data.windows import split_windows
-from ..learner import learner_for, mae
+from ..learner import Callback, learner_for
 from ..lens import grad_by_lag
+from ..losses import mae
 from ..model import StatefulRNN
 from .core import NOT_DONE, RIGHT, WRONG, call_student
+
+__all__ = ["check_grad_by_lag", "check_tbptt_grads", "exercise_setup", "kit_grads"]
 
 
 def mse(pred: torch.Tensor, targ: torch.Tensor) -> torch.Tensor:
@@ -41,18 +43,30 @@ def exercise_setup(seed: int = 0, bs: int = 4, win_sz: int = 24, hidden_size: in
 
 
 def kit_grads(rnn, head, batches, sub_seq_len: int) -> list[torch.Tensor]:
-    """The kit's answer: the same weights in a StatefulRNN, each batch of windows cut into
-    sub-windows, the learner's own step (TbpttResetCB, forward, loss) and a backward each."""
+    """The kit's answer: the same weights in a StatefulRNN, each batch of windows run through
+    the learner's own step (``Learner.run_windows``: sub-windows in time order, the reset,
+    the carried and detached state, the loss), and the sub-windows' losses backpropagated."""
     model = StatefulRNN(rnn.input_size, head.out_features, "lstm", rnn.hidden_size)
     model.rnn.load_state_dict(rnn.state_dict())
     model.head.load_state_dict(head.state_dict())
     learn = learner_for(model, *batches[0], BPTT.of(sub_seq_len), loss_func=mse)
+    losses = _Losses()
+    learn.add_cb(losses)
     for u, y in batches:
-        for learn.batch in split_windows(u, y, sub_seq_len):
-            learn("before_batch")  # TbpttResetCB: reset the state at a new window
-            learn.one_batch()  # forward from the carried (detached) state, loss
-            learn.loss.backward()
+        learn.run_windows(u, y, backward=False)
+        sum(losses.taken).backward()  # the gradients of every sub-window add up
+        losses.taken.clear()
     return [p.grad.clone() for p in model.parameters()]
+
+
+class _Losses(Callback):
+    """Keeps the loss of every (sub-)batch the learner runs."""
+
+    def __init__(self):
+        self.taken = []
+
+    def after_batch(self, learn):
+        self.taken.append(learn.loss)
 
 
 def _variant_grads(rnn, head, batches, sub_seq_len: int, detach=True, reset="window"):

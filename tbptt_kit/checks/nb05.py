@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..bptt import BPTT
 from .core import check_cases
+
+__all__ = ["check_largest_fitting_sub_seq_len", "check_steps_per_lab_epoch"]
 
 
 def check_largest_fitting_sub_seq_len(largest_fitting_sub_seq_len) -> str:
@@ -51,7 +54,7 @@ def check_steps_per_lab_epoch(steps_per_lab_epoch) -> str:
     record = (np.zeros(50_000, np.float32), np.zeros(50_000, np.float32))
     cases = []
     for win_sz, sub_seq_len, bs in ((500, 100, 16), (500, 500, 16), (2000, 100, 64), (300, 25, 4)):
-        sub = None if sub_seq_len == win_sz else sub_seq_len
+        sub = BPTT.for_window(win_sz, sub_seq_len).loader_sub_seq_len  # = win_sz: full BPTT
         loader = WindowLoader(WindowDataset([record], win_sz, 50), bs, sub_seq_len=sub)
         cases.append(((win_sz, sub_seq_len, bs), len(loader)))
     return check_cases(

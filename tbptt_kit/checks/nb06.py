@@ -7,11 +7,13 @@ import numpy as np
 import torch
 
 from ..bptt import BPTT
-from ..learner import mae
 from ..lens import grad_by_lag
+from ..losses import mae
 from ..model import StatefulRNN
 from .core import RIGHT, WRONG, call_student
 from .nb04 import lag_layout_problem
+
+__all__ = ["check_clip_by_norm", "check_truncated_grad_by_lag"]
 
 
 def check_truncated_grad_by_lag(my_truncated_grad_by_lag) -> str:

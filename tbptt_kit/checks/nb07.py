@@ -6,6 +6,8 @@ import numpy as np
 
 from .core import check_cases
 
+__all__ = ["check_batches_per_epoch", "check_masked_steps"]
+
 CASES = [  # (record lengths, bs, sub_seq_len)
     ([8, 7, 9, 4, 2], 3, 3),
     ([1000], 4, 100),

@@ -7,6 +7,8 @@ from collections import Counter
 
 from .core import check_cases
 
+__all__ = ["check_perplexity", "check_unigram_bits_per_char"]
+
 
 def _unigram(text: str) -> float:
     n = len(text)

@@ -22,6 +22,8 @@ import numpy as np
 
 from .hdf5 import read_attrs, read_record, write_record
 
+__all__ = ["CACHE_ENV", "cache_dir", "read_cached", "signals_sha256", "write_cached"]
+
 CACHE_ENV = "TBPTT_KIT_DATA"  # environment variable naming the cache folder
 
 _warned_folders: set[Path] = set()  # folders already reported as unwritable

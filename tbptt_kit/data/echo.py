@@ -40,6 +40,8 @@ import torch
 
 from .windows import DataLoaders, create_dls
 
+__all__ = ["ECHO_DELAY", "create_dls_echo", "echo_record", "echo_rmse", "trivial_rmse"]
+
 ECHO_DELAY = 8  # the reference case
 
 

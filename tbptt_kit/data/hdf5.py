@@ -24,6 +24,15 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+__all__ = [
+    "STALE_AFTER_S",
+    "TEMPORARY_MARK",
+    "read_attrs",
+    "read_record",
+    "remove_stale_temporaries",
+    "write_record",
+]
+
 TEMPORARY_MARK = ".tmp-"  # a temporary file is named <target name>.tmp-<host>-<pid>-<random>
 STALE_AFTER_S = 3600  # a temporary file this old is stale even if its writer looks alive
 
@@ -41,22 +50,8 @@ def write_record(
     Raises OSError when the folder cannot be written (permissions, a full disk, ...).
     """
     path = Path(path)
-    if not isinstance(signals, dict) or not signals:
-        raise TypeError(f"signals must be a non-empty dict of name -> 1-D array, got {signals!r}")
-    if isinstance(fs, bool) or not isinstance(fs, numbers.Real) or not 0 < fs < float("inf"):
-        raise ValueError(f"fs must be a positive sampling frequency in Hz, got {fs!r}")
-    arrays = {}
-    for name, signal in signals.items():
-        x = np.asarray(signal)
-        if x.dtype not in (np.float32, np.float64):
-            x = x.astype(np.float64)
-        if x.ndim != 1:
-            raise ValueError(f"signal {name!r} must be 1-D, got shape {x.shape}")
-        i = _first_non_finite(x)
-        if i is not None:
-            raise ValueError(f"cannot write {path}: signal {name!r} is {x[i]} at index {i}")
-        arrays[name] = x
-
+    _check_signals_and_fs(signals, fs)
+    arrays = {name: _writable(path, name, signal) for name, signal in signals.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     # The temporary file lives in the same folder so that os.replace is a rename, which is
     # atomic on one file system. Mode 0o666 minus the umask: readable wherever the umask allows.
@@ -78,6 +73,27 @@ def write_record(
         raise
 
 
+def _check_signals_and_fs(signals, fs) -> None:
+    """A TypeError unless ``signals`` is a non-empty dict, a ValueError unless fs > 0 (Hz)."""
+    if not isinstance(signals, dict) or not signals:
+        raise TypeError(f"signals must be a non-empty dict of name -> 1-D array, got {signals!r}")
+    if isinstance(fs, bool) or not isinstance(fs, numbers.Real) or not 0 < fs < float("inf"):
+        raise ValueError(f"fs must be a positive sampling frequency in Hz, got {fs!r}")
+
+
+def _writable(path: Path, name: str, signal) -> np.ndarray:
+    """``signal`` as a 1-D float32 or float64 array; a ValueError for another shape, NaN, Inf."""
+    x = np.asarray(signal)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"signal {name!r} must be 1-D, got shape {x.shape}")
+    i = _first_non_finite(x)
+    if i is not None:
+        raise ValueError(f"cannot write {path}: signal {name!r} is {x[i]} at index {i}")
+    return x
+
+
 def read_record(path: str | Path, names: list[str]) -> tuple[dict[str, np.ndarray], float | None]:
     """Read the 1-D signals ``names`` from the HDF5 file ``path``.
 
@@ -92,22 +108,9 @@ def read_record(path: str | Path, names: list[str]) -> tuple[dict[str, np.ndarra
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
 
-    signals = {}
     try:
         with h5py.File(path, "r") as f:
-            available = sorted(f.keys())
-            missing = [name for name in names if name not in available]
-            if missing:
-                raise ValueError(
-                    f"names: {', '.join(map(repr, missing))} not found in {path}; "
-                    f"the datasets there are {available}"
-                )
-            for name in names:
-                dataset = f[name]
-                if not isinstance(dataset, h5py.Dataset) or dataset.ndim != 1:
-                    shape = getattr(dataset, "shape", "a group")
-                    raise ValueError(f"{name!r} in {path} is not a 1-D signal (shape {shape})")
-                signals[name] = dataset[()]
+            signals = {name: _signal(f, path, name, names) for name in names}
             fs = float(f.attrs["fs"]) if "fs" in f.attrs else None
     except PermissionError as err:
         raise PermissionError(f"no permission to read {path} ({err})") from err
@@ -116,10 +119,31 @@ def read_record(path: str | Path, names: list[str]) -> tuple[dict[str, np.ndarra
         raise ValueError(f"{path} is not a readable HDF5 file ({err})") from err
 
     for name, x in signals.items():
-        i = _first_non_finite(x)
-        if i is not None:
-            raise ValueError(f"signal {name!r} in {path} is {x[i]} at index {i}")
+        _check_finite(path, name, x)
     return signals, fs
+
+
+def _check_finite(path: Path, name: str, x: np.ndarray) -> None:
+    """A ValueError naming the first NaN or Inf of the signal ``name`` read from ``path``."""
+    i = _first_non_finite(x)
+    if i is not None:
+        raise ValueError(f"signal {name!r} in {path} is {x[i]} at index {i}")
+
+
+def _signal(f, path: Path, name: str, names: list[str]) -> np.ndarray:
+    """The 1-D dataset ``name`` of the open file ``f``; a ValueError when it is missing (all
+    of ``names`` that are, and what the file has) or not 1-D."""
+    if name not in f:
+        missing = [n for n in names if n not in f]
+        raise ValueError(
+            f"names: {', '.join(map(repr, missing))} not found in {path}; "
+            f"the datasets there are {sorted(f.keys())}"
+        )
+    dataset = f[name]
+    if not isinstance(dataset, h5py.Dataset) or dataset.ndim != 1:
+        shape = getattr(dataset, "shape", "a group")
+        raise ValueError(f"{name!r} in {path} is not a 1-D signal (shape {shape})")
+    return dataset[()]
 
 
 def read_attrs(path: str | Path) -> dict:

@@ -22,6 +22,20 @@ from typing import BinaryIO
 import numpy as np
 import scipy.io
 
+__all__ = [
+    "MAX_DOWNLOAD_BYTES",
+    "MAX_RECORD_BYTES",
+    "OFFICIAL_SHA256",
+    "check_sha256",
+    "check_size",
+    "download_record",
+    "mat_inflated_size",
+    "parse_record",
+    "read_at_most",
+    "read_file",
+    "record_in_zip",
+]
+
 # SHA-256 of the measured record inside SilverboxFiles.zip, preferred name first.
 OFFICIAL_SHA256 = {
     "SNLS80mV.csv": "ae62d5a91230c10f76e6dd02c8a4fac3c9d4d8a95fbf50e87cb0c4885003e0f1",

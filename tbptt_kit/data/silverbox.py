@@ -34,6 +34,28 @@ from .official import (
 )
 from .windows import DataLoaders, create_dls
 
+__all__ = [
+    "C",
+    "FS",
+    "G",
+    "K3",
+    "N_INIT",
+    "N_SAMPLES",
+    "OFFICIAL_URLS",
+    "OFFICIAL_VERSION",
+    "OUTPUT_NOISE",
+    "SIM_VERSION",
+    "SOURCES",
+    "SPLIT",
+    "SUBSTEPS",
+    "TEST_NAMES",
+    "W2",
+    "create_dls_silverbox",
+    "load_silverbox",
+    "silverbox_split",
+    "simulate_silverbox",
+]
+
 FS = 1e7 / 2**14  # sampling frequency in Hz (about 610.35 Hz)
 N_SAMPLES = 131072  # samples in one record
 
@@ -172,28 +194,11 @@ def load_silverbox(
     what was asked for is rebuilt, with a warning; where the folder cannot be written, the
     record is returned uncached, with a warning.
     """
-    if source not in SOURCES:
-        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
-    _check_seed(seed)
-    for name, value in (("path", path), ("cache", cache)):
-        if value is not None and not isinstance(value, (str, os.PathLike)):
-            raise TypeError(f"{name} must be a str or Path, got {type(value).__name__} {value!r}")
-    if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
-        raise ValueError(f"url must be an http:// or https:// address, got {url!r}")
+    _check_load_arguments(source, seed, path, url, cache)
     folder = Path(cache) if cache is not None else cache_dir()
     remove_stale_temporaries(folder)
-
     if source == "simulated":
-        if path is not None or url is not None:
-            raise ValueError("path and url apply only to source='official'")
-        file = folder / f"silverbox_sim_seed{int(seed)}_v{SIM_VERSION}.h5"
-        params = {"source": "simulated", "seed": int(seed), "version": SIM_VERSION}
-        record = _read_cache(file, params)
-        if record is None:
-            record = simulate_silverbox(int(seed))
-            write_cached(file, {"u0": record[0], "y0": record[1]}, FS, params)
-        return record
-
+        return _load_simulated(int(seed), folder)
     file = folder / f"silverbox_official_v{OFFICIAL_VERSION}.h5"
     if path is not None:
         return _load_official_file(Path(path), file)
@@ -202,6 +207,36 @@ def load_silverbox(
         name, data, address = download_record([*([url] if url else []), *OFFICIAL_URLS])
         record = _verify_and_cache(name, data, address, file)
     return record
+
+
+def _check_load_arguments(source, seed, path, url, cache) -> None:
+    """Raise a ValueError or TypeError, naming the argument, for what ``load_silverbox`` cannot use."""
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    _check_seed(seed)
+    _check_paths(path=path, cache=cache)
+    if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+        raise ValueError(f"url must be an http:// or https:// address, got {url!r}")
+    if source == "simulated" and (path is not None or url is not None):
+        raise ValueError("path and url apply only to source='official'")
+
+
+def _load_simulated(seed: int, folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The simulated record of ``seed``: from the cache, else simulated and cached."""
+    file = folder / f"silverbox_sim_seed{seed}_v{SIM_VERSION}.h5"
+    params = {"source": "simulated", "seed": seed, "version": SIM_VERSION}
+    record = _read_cache(file, params)
+    if record is None:
+        record = simulate_silverbox(seed)
+        write_cached(file, {"u0": record[0], "y0": record[1]}, FS, params)
+    return record
+
+
+def _check_paths(**paths) -> None:
+    """A TypeError for each given path that is not a str or Path (None: not given)."""
+    for name, value in paths.items():
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise TypeError(f"{name} must be a str or Path, got {type(value).__name__} {value!r}")
 
 
 def _check_seed(seed: int) -> None:

@@ -16,7 +16,7 @@ for that row at that batch (the row starts from a zero state there):
     row 1:   R B B B    . B - -    R C C C    . C C C
     row 2:   R C C C    R D D D    . D - -    R E E -
 
-Batch 0 resets every row (``new_window=True``). B goes on in row 1, from a zero state: a
+Batch 0 resets every row. B goes on in row 1, from a zero state: a
 record is cut only where one stream ends and the next begins (at most bs - 1 cuts an epoch).
 Streams differ by at most one sub-window; an ended stream gets all-padding sub-windows.
 
@@ -28,7 +28,6 @@ it needs them, so the loader holds O(bs x read_ahead x sub_seq_len) samples, nev
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,18 @@ import numpy as np
 import torch
 
 from ..smoke import smoke_samples
-from .windows import Batch, DataLoaders, Normalizer, _as_2d, check_int
+from .batch import Batch
+from .windows import DataLoaders, Normalizer, as_2d, check_int
+
+__all__ = [
+    "HDF5Signals",
+    "StreamDataset",
+    "StreamLoader",
+    "check_records",
+    "create_stream_dls",
+    "stream_pieces",
+    "streaming_normalizer",
+]
 
 
 class HDF5Signals:
@@ -85,11 +95,12 @@ class HDF5Signals:
 @dataclass
 class StreamDataset:
     """Records: lists ``u``, ``y`` of numpy arrays or ``HDF5Signals``, as ``WindowDataset``;
-    ``win_sz`` is the length of one stream in steps (batches per epoch x sub_seq_len)."""
+    ``stream_len`` is the length of one stream in steps (batches per epoch x sub_seq_len),
+    set by the loader."""
 
     u: list
     y: list
-    win_sz: int = 0
+    stream_len: int = 0
 
 
 def stream_pieces(lengths: Sequence[int], order: Sequence[int], bs: int, sub_seq_len: int):
@@ -119,11 +130,10 @@ def stream_pieces(lengths: Sequence[int], order: Sequence[int], bs: int, sub_seq
 class StreamLoader:
     """Hands out the stream layout: each batch is the next ``sub_seq_len`` steps of ``bs`` rows.
 
-    Yields Batch(u, y, new_window, sub_idx, reset, mask): u (bs, sub_seq_len, n_u), y (bs,
-    sub_seq_len, n_y) (text: (bs, sub_seq_len) token ids); ``new_window`` True on the first
-    batch of an epoch only (every row starts); ``sub_idx`` the batch's index in the epoch;
-    ``reset`` (bs,) bool, True where a row starts a record (all rows on the first batch);
-    ``mask`` (bs, sub_seq_len) bool, False on padding, or None when every step counts.
+    Yields Batch(u, y, reset, sub_idx=None, mask): u (bs, sub_seq_len, n_u), y (bs,
+    sub_seq_len, n_y) (text: (bs, sub_seq_len) token ids); ``reset`` (bs,) bool, True where
+    a row starts a record (all rows on the first batch of an epoch); ``mask`` (bs,
+    sub_seq_len) bool, False on padding, or None when every step counts.
     """
 
     layout = "streams"
@@ -161,7 +171,7 @@ class StreamLoader:
         self.generator = torch.Generator().manual_seed(seed)
         self.device = torch.device(device)
         self.n_batches = stream_pieces(lengths, range(len(lengths)), bs, sub_seq_len)[1]
-        ds.win_sz, self.max_batches = self.n_batches * sub_seq_len, max_batches
+        ds.stream_len, self.max_batches = self.n_batches * sub_seq_len, max_batches
 
     @property
     def n_u(self) -> int:
@@ -202,7 +212,7 @@ class StreamLoader:
         rows = [self._row(p) for p in pieces]
         u0, y0 = self.ds.u[0], self.ds.y[0]
         k, bs = self.sub_seq_len, self.bs
-        for i in range(len(self)):
+        for batch_idx in range(len(self)):
             u = np.zeros((bs, k, *u0.shape[1:]), dtype=u0.dtype)  # padding stays zero
             y = np.zeros((bs, k, *y0.shape[1:]), dtype=y0.dtype)
             n_real, reset = np.zeros(bs, np.int64), np.zeros(bs, bool)
@@ -210,7 +220,7 @@ class StreamLoader:
                 uj, yj, n_real[j], reset[j] = next(row)
                 if n_real[j]:
                     u[j, : n_real[j]], y[j, : n_real[j]] = uj, yj
-            reset |= i == 0
+            reset |= batch_idx == 0  # an epoch starts every row
             mask = (
                 None if (n_real == k).all() else torch.arange(k) < torch.from_numpy(n_real)[:, None]
             )
@@ -218,8 +228,6 @@ class StreamLoader:
             yield Batch(
                 torch.from_numpy(u).to(to),
                 torch.from_numpy(y).to(to),
-                new_window=(i == 0),
-                sub_idx=i,
                 reset=torch.from_numpy(reset).to(to),
                 mask=None if mask is None else mask.to(to),
             )
@@ -275,7 +283,7 @@ def _stream_records(source, u_names, y_names, what: str, lazy: bool):
             if not lazy:
                 u, y = u[:], y[:]
         elif isinstance(item, tuple) and len(item) == 2:
-            u, y = _as_2d(item[0], f"{what} record {i} u"), _as_2d(item[1], f"{what} record {i} y")
+            u, y = as_2d(item[0], f"{what} record {i} u"), as_2d(item[1], f"{what} record {i} y")
             u, y = u[: smoke_samples(len(u))], y[: smoke_samples(len(y))]  # smoke mode: shorter
         else:
             raise TypeError(
@@ -342,18 +350,3 @@ def create_stream_dls(
         fs=fs,
         units=units,
     )
-
-
-def resident_memory(reset_peak: bool = False) -> tuple[int, int]:
-    """(now, peak): this process's resident memory in bytes and its peak since it started or
-    since ``reset_peak=True`` (Linux /proc; elsewhere both are the never-reset peak)."""
-    try:
-        if reset_peak:
-            Path("/proc/self/clear_refs").write_text("5")
-        status = dict(line.split(":", 1) for line in open("/proc/self/status"))
-        return tuple(1024 * int(status[k].split()[0]) for k in ("VmRSS", "VmHWM"))
-    except (OSError, KeyError):
-        import resource
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-        return (peak, peak) if os.uname().sysname == "Darwin" else (1024 * peak, 1024 * peak)

@@ -10,9 +10,9 @@ output signal y of shape (T, n_y). Training does not see whole records. It sees
                         stp_sz |--win_sz--|  ...
 
 With ``sub_seq_len`` (truncated BPTT), every batch of windows is handed out as
-``win_sz // sub_seq_len`` sub-windows, in time order. Each batch carries a
-``new_window`` flag: True on the first sub-window, the moment to reset the RNN's
-hidden state.
+``win_sz // sub_seq_len`` sub-windows, in time order. Each batch says, per row, where
+a state starts (``Batch.reset``): every row on the first sub-window of new windows, the
+moment to reset the RNN's hidden state; no row on the sub-windows that continue them.
 """
 
 from __future__ import annotations
@@ -21,34 +21,16 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
 
+from .batch import Batch, split_windows
 from .hdf5 import read_record
 
+__all__ = ["DataLoaders", "Normalizer", "Record", "WindowDataset", "WindowLoader", "as_2d", "check_channels", "check_int", "check_sub_seq_len", "create_dls", "divisors", "nearest_divisors"]  # fmt: skip
+
 Record = tuple[np.ndarray, np.ndarray]  # u (T, n_u), y (T, n_y)
-
-
-class Batch(NamedTuple):
-    """One step of training: a batch of (sub-)windows.
-
-    u: (bs, seq_len, n_u) inputs; y: (bs, seq_len, n_y) targets.
-    new_window: True when these are the first samples of new windows (reset the whole state).
-    sub_idx: which sub-window of the window this is (0, 1, ..., n_sub - 1).
-    reset: stream layout only, a bool tensor (bs,): True for the rows whose stream starts a
-        new record at this batch (reset those rows of the state, nothing else). None: no rows.
-    mask: stream layout only, a bool tensor (bs, seq_len): False for padded steps that the
-        loss must leave out. None: every step counts.
-    """
-
-    u: torch.Tensor
-    y: torch.Tensor
-    new_window: bool
-    sub_idx: int
-    reset: torch.Tensor | None = None
-    mask: torch.Tensor | None = None
 
 
 def divisors(n: int) -> list[int]:
@@ -85,7 +67,9 @@ def check_int(name: str, value, minimum: int = 1) -> None:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value}.")
 
 
-def _as_2d(a, name: str) -> np.ndarray:
+def as_2d(a, name: str) -> np.ndarray:
+    """A signal (T,) or (T, n) as a float32 (T, n) array; a ValueError naming ``name`` for
+    another shape, NaN or Inf."""
     a = np.asarray(a, dtype=np.float32)
     if a.ndim == 1:
         a = a[:, None]
@@ -112,8 +96,8 @@ class WindowDataset:
         check_int("win_sz", win_sz)
         check_int("stp_sz", stp_sz)
         self.win_sz, self.stp_sz = win_sz, stp_sz
-        self.u = [torch.from_numpy(_as_2d(u, "u")) for u, _ in records]
-        self.y = [torch.from_numpy(_as_2d(y, "y")) for _, y in records]
+        self.u = [torch.from_numpy(as_2d(u, "u")) for u, _ in records]
+        self.y = [torch.from_numpy(as_2d(y, "y")) for _, y in records]
         for u, y in zip(self.u, self.y, strict=True):
             if len(u) != len(y):
                 raise ValueError(f"u and y differ in length: {len(u)} vs {len(y)} samples.")
@@ -142,8 +126,8 @@ class WindowLoader:
     """Hands out batches of windows; with ``sub_seq_len``, each batch as its sub-windows.
 
     For each batch of ``bs`` windows, it yields ``win_sz // sub_seq_len`` Batch objects
-    in time order; the first has ``new_window=True``. Without ``sub_seq_len`` every
-    batch is one whole window (``new_window`` always True). Training loaders shuffle
+    in time order; the first resets every row (``reset`` all True). Without ``sub_seq_len``
+    every batch is one whole window (every row reset). Training loaders shuffle
     the windows every epoch with their own seeded generator; others keep them in order.
     """
 
@@ -170,6 +154,11 @@ class WindowLoader:
         return self.ds.win_sz // self.seq_len
 
     @property
+    def n_windows(self) -> int:
+        """Windows per epoch."""
+        return len(self.ds)
+
+    @property
     def n_windows_batches(self) -> int:
         return math.ceil(len(self.ds) / self.bs)
 
@@ -185,30 +174,21 @@ class WindowLoader:
             yield from split_windows(u.to(self.device), y.to(self.device), self.sub_seq_len)
 
 
-def split_windows(u: torch.Tensor, y: torch.Tensor, sub_seq_len: int | None) -> Iterator[Batch]:
-    """A batch of whole windows u (bs, win_sz, n_u), y (bs, win_sz, n_y), as its sub-windows
-    of ``sub_seq_len`` steps in time order; None: one Batch, the whole windows."""
-    seq_len = sub_seq_len or u.shape[1]
-    for k in range(u.shape[1] // seq_len):
-        t = slice(k * seq_len, (k + 1) * seq_len)
-        yield Batch(u[:, t], y[:, t], new_window=k == 0, sub_idx=k)
-
-
 def check_channels(train: Sequence[Record], valid: Sequence[Record], test: dict) -> None:
     """Raise a ValueError unless every record has the training records' channel counts
     (n_u, n_y), and no training channel is constant (its std would be 0)."""
-    n_u, n_y = _as_2d(train[0][0], "train u").shape[1], _as_2d(train[0][1], "train y").shape[1]
+    n_u, n_y = as_2d(train[0][0], "train u").shape[1], as_2d(train[0][1], "train y").shape[1]
     parts = [("train", r) for r in train] + [("valid", r) for r in valid]
     parts += [(f"test {name!r}", r) for name, r in test.items()]
     for what, (u, y) in parts:
-        got = (_as_2d(u, f"{what} u").shape[1], _as_2d(y, f"{what} y").shape[1])
+        got = (as_2d(u, f"{what} u").shape[1], as_2d(y, f"{what} y").shape[1])
         if got != (n_u, n_y):
             raise ValueError(
                 f"{what} has (n_u, n_y) = {got} channels, but train has {(n_u, n_y)}: "
                 f"every record needs the same input and output channels."
             )
     for signal, index in (("u", 0), ("y", 1)):
-        std = np.concatenate([_as_2d(r[index], "train") for r in train]).std(0)
+        std = np.concatenate([as_2d(r[index], "train") for r in train]).std(0)
         if (std == 0).any():
             raise ValueError(
                 f"train {signal} channel {int(np.argmax(std == 0))} is constant (std 0): "
@@ -227,8 +207,8 @@ class Normalizer:
 
     @classmethod
     def from_records(cls, records: Sequence[Record]) -> Normalizer:
-        u = np.concatenate([_as_2d(u, "u").astype(np.float64) for u, _ in records])
-        y = np.concatenate([_as_2d(y, "y").astype(np.float64) for _, y in records])
+        u = np.concatenate([as_2d(u, "u").astype(np.float64) for u, _ in records])
+        y = np.concatenate([as_2d(y, "y").astype(np.float64) for _, y in records])
         return cls(u.mean(0), u.std(0) + 1e-8, y.mean(0), y.std(0) + 1e-8)
 
 
@@ -273,6 +253,16 @@ class DataLoaders:
         names = [part] + [f"{part}_{i}" for i in range(1, len(ds.u))]
         return {n: (np.asarray(u[:]), np.asarray(y[:])) for n, u, y in zip(names, ds.u, ds.y)}
 
+    def windows(self, part: str = "valid", n: int | None = None):
+        """The first ``n`` (None: all) whole windows of "train" or "valid", in order, as
+        u (n, win_sz, n_u), y (n, win_sz, n_y): what the learner trains and validates on."""
+        if self.layout == "streams":
+            raise ValueError("stream loaders have no windows: use records(part) instead.")
+        ds = getattr(self, part).ds if part in ("train", "valid") else None
+        if ds is None:
+            raise ValueError(f"part={part!r} is unknown: choose 'train' or 'valid'.")
+        return ds[list(range(len(ds) if n is None else min(n, len(ds))))]
+
     @property
     def sub_seq_len(self) -> int | None:
         return self.train.sub_seq_len
@@ -295,7 +285,7 @@ def _load_records(source, u_names: Sequence[str], y_names: Sequence[str], what: 
             y = np.stack([signals[n] for n in y_names], axis=1)
             records.append((u, y))
         elif isinstance(item, tuple) and len(item) == 2:
-            records.append((_as_2d(item[0], f"{what} u"), _as_2d(item[1], f"{what} y")))
+            records.append((as_2d(item[0], f"{what} u"), as_2d(item[1], f"{what} y")))
         else:
             raise TypeError(
                 f"{what} must be an HDF5 path, a (u, y) pair of arrays, or a list of those; "

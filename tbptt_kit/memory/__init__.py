@@ -18,13 +18,14 @@ from .budget import (
     predict_step_memory,
 )
 from .kernels import kernel_path, path_of
-from .measure import MemoryReport, measure_memory
+from .measure import MemoryReport, measure_memory, resident_memory
 from .meter import ActMemCB, SavedTensorMeter
 from .predict import estimate_memory
 from .sweep import SweepRow, memory_sweep, plot_memory_sweep
 from .units import Bytes, format_bytes, parse_bytes
 
 __all__ = [
+    "resident_memory",
     "ActMemCB",
     "BudgetCB",
     "Bytes",

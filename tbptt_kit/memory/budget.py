@@ -20,6 +20,19 @@ from .kernels import FLOAT_BYTES
 from .predict import estimate_memory
 from .units import format_bytes, parse_bytes
 
+__all__ = [
+    "BudgetCB",
+    "DEFAULT_BUDGET_FRACTION",
+    "MemoryBudgetExceeded",
+    "available_memory",
+    "budget_of",
+    "check_budget",
+    "default_budget",
+    "largest_sub_seq_len",
+    "n_parameters",
+    "predict_step_memory",
+]
+
 DEFAULT_BUDGET_FRACTION = 0.8  # of the free GPU memory, or of the available RAM
 
 
@@ -64,7 +77,7 @@ def default_budget(device="cpu", fraction: float = DEFAULT_BUDGET_FRACTION) -> i
     return int(fraction * available_memory(device))
 
 
-def _budget(max_memory, device) -> tuple[float, str]:
+def budget_of(max_memory, device) -> tuple[float, str]:
     """(bytes, how the message names it) of the budget: ``max_memory`` or the default."""
     if max_memory is not None:
         return parse_bytes(max_memory), "max_memory"
@@ -130,13 +143,7 @@ def check_budget(max_memory=None, **sizes) -> int:
     """
     parts = predict_step_memory(**sizes)
     predicted = sum(parts.values())
-    device = sizes.get("device", "cpu")
-    if max_memory is not None:
-        budget, source = parse_bytes(max_memory), "max_memory"
-    else:
-        where = "free GPU memory" if torch.device(device).type == "cuda" else "available RAM"
-        budget = default_budget(device)
-        source = f"max_memory, default: {DEFAULT_BUDGET_FRACTION:.0%} of the {where}"
+    budget, source = budget_of(max_memory, sizes.get("device", "cpu"))
     if predicted <= budget:
         return predicted
     digits = 1 if format_bytes(predicted) != format_bytes(budget) else 3
@@ -174,7 +181,6 @@ class BudgetCB(Callback):
         model, dls = learn.model, learn.dls
         if self.max_memory == math.inf or not hasattr(model, "rnn_type") or dls.win_sz is None:
             return
-        seq = learn.bptt.bptt_len or learn.bptt.sub_seq_len  # k2 steps, a sub-window or a chunk
         learn.predicted_memory = check_budget(
             self.max_memory,
             rnn_type=model.rnn_type,
@@ -182,7 +188,7 @@ class BudgetCB(Callback):
             num_layers=model.num_layers,
             bs=dls.train.bs,
             win_sz=dls.win_sz,
-            sub_seq_len=min(seq, dls.win_sz) if seq else None,
+            sub_seq_len=learn.bptt.graph_len(dls.win_sz),  # the steps one step holds
             input_size=dls.n_u,
             output_size=dls.n_y,
             device=next(model.parameters()).device,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+__all__ = ["FLOAT_BYTES", "kernel_path", "onednn_workspace_bytes", "path_of"]
+
 FLOAT_BYTES = 4  # float32
 _PAGE = 4096
 

@@ -15,15 +15,19 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from ..bptt import BPTT
-from ..data.windows import Batch
-from ..learner import Learner, learner_for, mae
+from ..data.batch import Batch
+from ..learner import Learner, learner_for
+from ..losses import mae
 from .kernels import path_of
 from .meter import SavedTensorMeter
 from .units import format_bytes
+
+__all__ = ["MemoryReport", "measure_memory", "resident_memory"]
 
 
 @contextlib.contextmanager
@@ -152,3 +156,18 @@ def measure_memory(
     finally:
         learn.batch = saved_batch
     return MemoryReport(max(sizes), peak_bytes, path, kernel, str(device), len(sizes))
+
+
+def resident_memory(reset_peak: bool = False) -> tuple[int, int]:
+    """(now, peak): this process's resident memory in bytes and its peak since it started or
+    since ``reset_peak=True`` (Linux /proc; elsewhere both are the never-reset peak)."""
+    try:
+        if reset_peak:
+            Path("/proc/self/clear_refs").write_text("5")
+        status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+        return tuple(1024 * int(status[k].split()[0]) for k in ("VmRSS", "VmHWM"))
+    except (OSError, KeyError):
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+        return (peak, peak) if os.uname().sysname == "Darwin" else (1024 * peak, 1024 * peak)

@@ -15,6 +15,8 @@ import torch
 from ..learner import Callback
 from .units import Bytes
 
+__all__ = ["ActMemCB", "SavedTensorMeter"]
+
 # -1 outside a backward pass (a private function of torch's; absent: assume outside)
 _graph_task_id = getattr(torch._C, "_current_graph_task_id", lambda: -1)
 

@@ -8,7 +8,10 @@ the sequence it backpropagates through. Full BPTT backpropagates through the win
 
 from __future__ import annotations
 
+from ..model import RNN_TYPES
 from .kernels import FLOAT_BYTES, kernel_path, onednn_workspace_bytes
+
+__all__ = ["CUDNN_CELL", "NATIVE_CELL", "estimate_memory"]
 
 # Floats kept per step, per sample and per layer by PyTorch's native cells (check with
 # benchmarks/memory_sweep.py --paths; estimate_memory's docstring says what they are).
@@ -75,8 +78,8 @@ def estimate_memory(
     "native", "cudnn"); default: the one ``kernel_path`` predicts for this machine.
     Assumes float32 and the oneDNN workspace layout of PyTorch 2.x's bundled oneDNN.
     """
-    if rnn_type not in NATIVE_CELL:
-        raise ValueError(f"rnn_type={rnn_type!r} is unknown: choose one of {sorted(NATIVE_CELL)}.")
+    if rnn_type not in RNN_TYPES:
+        raise ValueError(f"rnn_type={rnn_type!r} is unknown: choose one of {sorted(RNN_TYPES)}.")
     path = path or kernel_path(rnn_type, device)
     if path == "onednn" and rnn_type != "lstm":
         raise ValueError(f"oneDNN has no {rnn_type} path in PyTorch: only the LSTM takes it.")

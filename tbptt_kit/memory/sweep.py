@@ -10,6 +10,8 @@ from ..model import StatefulRNN
 from .measure import measure_memory
 from .predict import estimate_memory
 
+__all__ = ["SweepRow", "memory_sweep", "plot_memory_sweep"]
+
 
 class SweepRow(NamedTuple):
     """One point of the sweep; bytes. sub_seq_len None: full BPTT."""

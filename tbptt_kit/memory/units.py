@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import re
 
+__all__ = ["Bytes", "format_bytes", "parse_bytes"]
+
 _UNITS = {"b": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 _UNITS |= {"kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
 

@@ -16,6 +16,8 @@ from matplotlib.ticker import MaxNLocator
 
 from ..plots import plot_windows, window_starts
 
+__all__ = ["WindowExplorer"]
+
 
 def _slider(description: str, value: int, lo: int, hi: int, step: int = 1) -> widgets.IntSlider:
     return widgets.IntSlider(

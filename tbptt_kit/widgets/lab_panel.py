@@ -13,8 +13,12 @@ import io
 
 import ipywidgets as widgets
 
+from ..model import RNN_TYPES
 from ..plots import plot_lab_losses
-from .lab import BS_OPTIONS, HIDDEN_OPTIONS, LAYOUTS, RNN_TYPES, Lab
+from .lab import Lab
+from .lab_rules import BS_OPTIONS, HIDDEN_OPTIONS, LAYOUTS
+
+__all__ = ["LabPanel", "STYLE", "png_output"]
 
 STYLE = {"description_width": "initial"}
 
@@ -49,8 +53,6 @@ class LabPanel:
     tbptt-loss-plot, tbptt-results.
     """
 
-    explain = staticmethod(Lab.explain)
-
     def __init__(self, *, lab: Lab | None = None, **settings):
         self.lab = lab or Lab(**settings)
         self.n_draws, self._syncing = 0, False
@@ -63,7 +65,9 @@ class LabPanel:
                                           continuous_update=False, style=STYLE)  # fmt: skip
         self.hidden_size = widgets.SelectionSlider(options=HIDDEN_OPTIONS, description="hidden size",
                                                    continuous_update=False, style=STYLE)  # fmt: skip
-        self.rnn_type = widgets.ToggleButtons(options=RNN_TYPES, description="RNN", style=STYLE)
+        self.rnn_type = widgets.ToggleButtons(
+            options=tuple(RNN_TYPES), description="RNN", style=STYLE
+        )
         self.rnn_type.style.button_width, self.layout.style.button_width = "70px", "90px"
         self.n_epoch = widgets.IntSlider(min=1, max=self.lab.max_epochs, description="epochs",
                                          continuous_update=False, style=STYLE)  # fmt: skip

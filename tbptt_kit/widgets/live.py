@@ -7,6 +7,8 @@ import time
 from ..learner import Callback
 from ..memory import ActMemCB, format_bytes
 
+__all__ = ["LiveLossCB"]
+
 
 class LiveLossCB(Callback):
     """Keeps each training step's loss and the largest activation memory the learner's
