@@ -17,6 +17,7 @@ from ..model import RNN_TYPES
 from ..plots import plot_lab_losses
 from .lab import Lab
 from .lab_rules import BS_OPTIONS, HIDDEN_OPTIONS, LAYOUTS
+from .snapshot import Panel, lab_grid
 
 __all__ = ["LabPanel", "STYLE", "png_output"]
 
@@ -84,7 +85,7 @@ class LabPanel:
         for name, part in parts.items():
             css = {"memory": "predicted-memory"}.get(name, name.replace("_", "-"))
             part.add_class(f"tbptt-{css}")
-        self.panel = widgets.VBox(
+        self.panel = Panel(
             [
                 self.layout,
                 widgets.HBox([self.win_sz, self.sub_seq_len]),
@@ -95,7 +96,9 @@ class LabPanel:
                 widgets.HBox([self.train_button, self.status]),
                 self.loss_plot,
                 self.results,
-            ]
+            ],
+            "the lab",
+            snapshot=lambda: lab_grid(self.lab),  # on the static site only (snapshot.py)
         )
         self.panel.add_class("tbptt-lab-panel")
         self.sync()

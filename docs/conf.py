@@ -1,0 +1,119 @@
+"""Sphinx configuration of the course's static site (make site).
+
+    sphinx-build -b html -c docs . build/site      # from the repository root
+
+The source folder is the repository root, so the README (the home page, through
+docs/index.md), every notebooks/[0-9]*.ipynb, benchmarks/README.md, ARCHITECTURE.md and every
+docs/**/*.md page are picked up without listing them here. myst-nb executes each notebook at
+build time (in smoke mode when TBPTT_KIT_SMOKE=1) and caches the result: the cache folder is
+named after a hash of the kit's code, so a change to tbptt_kit/ (or to the solutions, or
+smoke mode) starts a fresh cache and a page never shows outputs of older code.
+TBPTT_KIT_SITE tells the notebooks' widget panels to show a static snapshot instead
+(tbptt_kit/widgets/snapshot.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+from repo_url import links, read_repo  # noqa: E402
+
+REPO = read_repo(ROOT)
+SMOKE = os.environ.get("TBPTT_KIT_SMOKE", "") not in ("", "0")
+
+
+def code_hash() -> str:
+    """A hash of everything a notebook's outputs depend on besides its own cells."""
+    digest = hashlib.sha256(f"smoke={SMOKE}".encode())
+    files = sorted((ROOT / "tbptt_kit").rglob("*.py")) + sorted(
+        (ROOT / "notebooks" / "solutions").rglob("*.py")
+    )
+    for path in files + [ROOT / "pyproject.toml"]:
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def fresh_cache() -> str:
+    """build/jupyter_cache/<mode>-<code hash>; this mode's caches of older code are removed."""
+    base, mode = ROOT / "build" / "jupyter_cache", "smoke" if SMOKE else "full"
+    name = f"{mode}-{code_hash()}"
+    base.mkdir(parents=True, exist_ok=True)
+    for old in base.glob(f"{mode}-*"):
+        if old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
+    return str(base / name)
+
+
+os.environ["TBPTT_KIT_SITE"] = REPO  # the widget panels show their static snapshot
+
+project = "tbptt-kit"
+author = "the tbptt-kit authors"
+copyright = "the tbptt-kit authors"
+root_doc = "docs/index"
+include_patterns = [
+    "docs/**/*.md",
+    "notebooks/[0-9]*.ipynb",
+    "benchmarks/README.md",
+    "ARCHITECTURE.md",
+]
+exclude_patterns = ["build", ".venv", "**/.ipynb_checkpoints"]
+
+extensions = ["myst_nb"]
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
+myst_heading_anchors = 3  # README links such as benchmarks/README.md#epoch-time
+
+nb_execution_mode = "cache"
+nb_execution_cache_path = fresh_cache()
+nb_execution_timeout = 600
+nb_execution_raise_on_error = True  # a failing cell fails the build (no half-executed page)
+nb_execution_show_tb = True
+nb_merge_streams = True
+
+html_theme = "sphinx_book_theme"
+html_title = "tbptt-kit"
+html_theme_options = {
+    "repository_url": links(REPO, "")["repository"],
+    "repository_branch": "main",
+    "path_to_docs": "",
+    "use_repository_button": True,
+    "launch_buttons": {
+        "binderhub_url": "https://mybinder.org",
+        "colab_url": "https://colab.research.google.com",
+        "notebook_interface": "jupyterlab",
+    },
+    "show_toc_level": 2,
+}
+html_static_path = []
+suppress_warnings = ["myst.header"]
+
+
+def launch_links(app, pagename, templatename, context, doctree):
+    """Snapshots link to the live panel: put this page's own Binder and Colab links in."""
+    body = context.get("body", "")
+    if "tbptt-launch:" in body:
+        url = links(REPO, f"{pagename}.ipynb")
+        body = body.replace("tbptt-launch:binder", url["binder"])
+        context["body"] = body.replace("tbptt-launch:colab", url["colab"])
+
+
+def home_page(app, exception):
+    """index.html at the top of the site, so the folder opens from disk or any static host."""
+    if exception is None and app.builder.format == "html":
+        target = Path(app.outdir) / "index.html"
+        target.write_text(
+            '<!DOCTYPE html><html><head><meta charset="utf-8">'
+            '<meta http-equiv="refresh" content="0; url=docs/index.html">'
+            "<title>tbptt-kit</title></head>"
+            '<body><a href="docs/index.html">tbptt-kit: the course</a></body></html>\n'
+        )
+
+
+def setup(app):
+    app.connect("html-page-context", launch_links)
+    app.connect("build-finished", home_page)
