@@ -2,8 +2,8 @@
 
     sphinx-build -b html -c docs . build/site      # from the repository root
 
-The source folder is the repository root, so the README (the home page, through
-docs/index.md), every notebooks/[0-9]*.ipynb, benchmarks/README.md, ARCHITECTURE.md and every
+The source folder is the repository root, so the README (the home page: docs/index.md,
+``readme_as_home_page``), every notebooks/[0-9]*.ipynb, benchmarks/README.md, ARCHITECTURE.md and every
 docs/**/*.md page are picked up without listing them here. myst-nb executes each notebook at
 build time (in smoke mode when TBPTT_KIT_SMOKE=1) and caches the result: the cache folder is
 named after a hash of the kit's code, so a change to tbptt_kit/ (or to the solutions, or
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -57,6 +58,7 @@ author = "the tbptt-kit authors"
 copyright = "the tbptt-kit authors"
 root_doc = "docs/index"
 include_patterns = [
+    "docs/*.md",
     "docs/**/*.md",
     "notebooks/[0-9]*.ipynb",
     "benchmarks/README.md",
@@ -74,6 +76,7 @@ nb_execution_timeout = 600
 nb_execution_raise_on_error = True  # a failing cell fails the build (no half-executed page)
 nb_execution_show_tb = True
 nb_merge_streams = True
+nb_ipywidgets_js = {}  # no live widget on a static page: each panel shows its snapshot
 
 html_theme = "sphinx_book_theme"
 html_title = "tbptt-kit"
@@ -89,13 +92,36 @@ html_theme_options = {
     },
     "show_toc_level": 2,
 }
-html_static_path = []
+html_context = {"default_mode": "light"}
+html_static_path = ["_static"]  # docs/_static
+html_favicon = "_static/favicon.svg"
+# The launch badges come from the site itself: a page needs no third-party server to show them.
+LOCAL_BADGES = {
+    "https://mybinder.org/badge_logo.svg": "_static/binder-badge.svg",
+    "https://colab.research.google.com/assets/colab-badge.svg": "_static/colab-badge.svg",
+}
 suppress_warnings = ["myst.header"]
 
 
+README_MARK = "% The README goes here"
+RELATIVE_LINK = re.compile(r"\]\((?!https?:|#|mailto:|/)([^)\s]+)\)")
+
+
+def readme_as_home_page(app, docname, source):
+    """docs/index.md shows the README (without its title), links made relative to docs/."""
+    if docname == "docs/index" and README_MARK in source[0]:
+        readme = (ROOT / "README.md").read_text().split("\n", 2)[2]
+        readme = RELATIVE_LINK.sub(lambda m: f"](../{m.group(1)})", readme)
+        source[0] = source[0].replace(README_MARK, readme + "\n\n% ", 1)
+
+
 def launch_links(app, pagename, templatename, context, doctree):
-    """Snapshots link to the live panel: put this page's own Binder and Colab links in."""
+    """Snapshots link to the live panel: put this page's own Binder and Colab links in.
+    Launch badges are shown from the site's own copies."""
     body = context.get("body", "")
+    for remote, local in LOCAL_BADGES.items():
+        body = body.replace(f'src="{remote}"', f'src="{context["pathto"](local, 1)}"')
+    context["body"] = body
     if "tbptt-launch:" in body:
         url = links(REPO, f"{pagename}.ipynb")
         body = body.replace("tbptt-launch:binder", url["binder"])
@@ -115,5 +141,6 @@ def home_page(app, exception):
 
 
 def setup(app):
+    app.connect("source-read", readme_as_home_page)
     app.connect("html-page-context", launch_links)
     app.connect("build-finished", home_page)

@@ -102,8 +102,9 @@ def lend(site_packages: Path, shim: Path) -> None:
 
 
 def in_venv(venv: Path, code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in the venv's Python, away from the checkout (no tbptt_kit/ in its cwd)."""
     return subprocess.run(
-        [str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True
+        [str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True, cwd=venv
     )
 
 
@@ -125,12 +126,12 @@ def test_colab_cell_installs_the_kit_leaves_torch_and_notebook_00_runs(tmp_path,
     assert in_venv(venv, "import torch; torch.zeros(1)").returncode == 0
     assert in_venv(venv, "import tbptt_kit").returncode != 0, "the kit leaked into the venv"
 
-    # The control: pip sees this torch and would replace it when asked for the kit's pin.
-    newer = wheel(tmp_path, "torch", "2.13.0", {})
+    # The control: pip sees this torch and would replace it when a command asks for another.
+    newer = wheel(tmp_path, "torch", "2.13.5", {})
     report = subprocess.run([*pip, "install", "--dry-run", "--quiet", "--report", "-",
-                             "--find-links", str(newer.parent), "torch==2.13.0"],
+                             "--find-links", str(newer.parent), "torch==2.13.5"],
                             capture_output=True, text=True, env=env, check=True)  # fmt: skip
-    assert [i["metadata"]["version"] for i in json.loads(report.stdout)["install"]] == ["2.13.0"]
+    assert [i["metadata"]["version"] for i in json.loads(report.stdout)["install"]] == ["2.13.5"]
 
     # A copy of the checkout's package, for the cell's `pip install` (TBPTT_KIT_INSTALL).
     kit = tmp_path / "kit"

@@ -39,6 +39,9 @@ def test_readme_has_the_binder_badge():
 def test_notebook_opens_with_its_own_launch_badges_and_the_colab_cell(path):
     nb = nbformat.read(path, as_version=4)
     first_code = next(c for c in nb.cells if c.cell_type == "code")
+    assert "remove-cell" in first_code.metadata.get("tags", []), (
+        "the site would show the Colab cell"
+    )
     assert repo_url.launch_badges(REPO, f"notebooks/{path.name}") in nb.cells[0].source
     assert first_code.source == repo_url.colab_cell(REPO), (
         f"{path.name}: the first code cell is not the Colab install cell; add it with "

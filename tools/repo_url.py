@@ -164,7 +164,9 @@ def add_launch(path: Path, repo: str) -> bool:
     code = [c for c in nb.cells if c.cell_type == "code"]
     if not code or not code[0].source.startswith(COLAB_MARK):
         at = nb.cells.index(code[0]) if code else len(nb.cells)
-        nb.cells.insert(at, nbformat.v4.new_code_cell(colab_cell(repo)))
+        cell = nbformat.v4.new_code_cell(colab_cell(repo))
+        cell.metadata["tags"] = ["remove-cell"]  # the site (myst-nb) leaves it out: not Colab
+        nb.cells.insert(at, cell)
         changed = True
     if changed:
         nbformat.write(nb, path)
