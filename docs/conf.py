@@ -29,29 +29,30 @@ REPO = read_repo(ROOT)
 SMOKE = os.environ.get("TBPTT_KIT_SMOKE", "") not in ("", "0")
 
 
-def code_hash() -> str:
-    """A hash of everything a notebook's outputs depend on besides its own cells."""
-    digest = hashlib.sha256(f"smoke={SMOKE}".encode())
-    files = sorted((ROOT / "tbptt_kit").rglob("*.py")) + sorted(
-        (ROOT / "notebooks" / "solutions").rglob("*.py")
-    )
-    for path in files + [ROOT / "pyproject.toml"]:
-        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+def code_hash(root: Path = ROOT, smoke: bool = SMOKE) -> str:
+    """A hash of everything a notebook's outputs depend on besides its own cells: the kit's
+    code and data files, the exercises' solutions, pyproject.toml, smoke mode."""
+    digest = hashlib.sha256(f"smoke={smoke}".encode())
+    files = sorted(p for p in (root / "tbptt_kit").rglob("*") if p.is_file() and p.suffix != ".pyc")
+    files += sorted((root / "notebooks" / "solutions").rglob("*.py")) + [root / "pyproject.toml"]
+    for path in files:
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def fresh_cache() -> str:
-    """build/jupyter_cache/<mode>-<code hash>; this mode's caches of older code are removed."""
-    base, mode = ROOT / "build" / "jupyter_cache", "smoke" if SMOKE else "full"
-    name = f"{mode}-{code_hash()}"
-    base.mkdir(parents=True, exist_ok=True)
-    for old in base.glob(f"{mode}-*"):
-        if old.name != name:
+def cache_path(root: Path = ROOT, smoke: bool = SMOKE) -> Path:
+    """build/jupyter_cache/<mode>-<code hash>: the executed notebooks of this code."""
+    mode = "smoke" if smoke else "full"
+    return root / "build" / "jupyter_cache" / f"{mode}-{code_hash(root, smoke)}"
+
+
+def remove_stale_caches(root: Path = ROOT, smoke: bool = SMOKE) -> None:
+    """Remove this mode's caches of older code (run by Sphinx, not on import)."""
+    keep = cache_path(root, smoke)
+    for old in keep.parent.glob(f"{keep.name.split('-')[0]}-*"):
+        if old != keep:
             shutil.rmtree(old, ignore_errors=True)
-    return str(base / name)
 
-
-os.environ["TBPTT_KIT_SITE"] = REPO  # the widget panels show their static snapshot
 
 project = "tbptt-kit"
 author = "the tbptt-kit authors"
@@ -71,7 +72,7 @@ myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3  # README links such as benchmarks/README.md#epoch-time
 
 nb_execution_mode = "cache"
-nb_execution_cache_path = fresh_cache()
+nb_execution_cache_path = str(cache_path())
 nb_execution_timeout = 600
 nb_execution_raise_on_error = True  # a failing cell fails the build (no half-executed page)
 nb_execution_show_tb = True
@@ -141,6 +142,8 @@ def home_page(app, exception):
 
 
 def setup(app):
+    remove_stale_caches()
+    os.environ["TBPTT_KIT_SITE"] = REPO  # the notebooks' widget panels show their snapshot
     app.connect("source-read", readme_as_home_page)
     app.connect("html-page-context", launch_links)
     app.connect("build-finished", home_page)
