@@ -53,7 +53,7 @@ SITE_DIR := build/site$(if $(SMOKE),-smoke)
 DOCS_STAMP := $(VENV)/.installed-docs
 
 site: install $(DOCS_STAMP)
-	$(if $(SMOKE),TBPTT_KIT_SMOKE=1) $(VENV)/bin/sphinx-build -b html -q -E -c docs . $(SITE_DIR)
+	$(if $(SMOKE),TBPTT_KIT_SMOKE=1) $(VENV)/bin/sphinx-build -b html -q -E -j auto -c docs . $(SITE_DIR)
 	@echo "site: $(SITE_DIR)/index.html ($$(du -sh $(SITE_DIR) | cut -f1))"
 
 $(DOCS_STAMP): $(STAMP) pyproject.toml

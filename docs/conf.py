@@ -147,3 +147,4 @@ def setup(app):
     app.connect("source-read", readme_as_home_page)
     app.connect("html-page-context", launch_links)
     app.connect("build-finished", home_page)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
