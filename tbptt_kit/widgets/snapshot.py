@@ -24,6 +24,8 @@ import ipywidgets as widgets
 
 from ..table import Table
 
+__all__ = ["Panel", "lab_grid", "on_static_site", "snapshot_html", "window_grid"]
+
 SITE_VARIABLE = "TBPTT_KIT_SITE"
 
 
