@@ -73,7 +73,7 @@ myst_heading_anchors = 3  # README links such as benchmarks/README.md#epoch-time
 
 nb_execution_mode = "cache"
 nb_execution_cache_path = str(cache_path())
-nb_execution_timeout = 600
+nb_execution_timeout = 1800  # per cell: a busy shared machine is slow, a hang still ends
 nb_execution_raise_on_error = True  # a failing cell fails the build (no half-executed page)
 nb_execution_show_tb = True
 nb_merge_streams = True
