@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lab e2e course bench lint format clean
+.PHONY: install test lab e2e course bench lint format clean site repo-url
 
 install: $(STAMP)
 
@@ -42,8 +42,28 @@ e2e: install $(E2E_STAMP)
 	TBPTT_E2E=1 E2E_CHROMIUM=$(E2E_CHROMIUM) $(VENV)/bin/pytest tests/e2e -q
 
 $(E2E_STAMP): $(STAMP) pyproject.toml
-	$(PY) -m pip install -q -e ".[test,e2e]"
+	$(PY) -m pip install -q -e ".[test,e2e,docs]"
 	touch $(E2E_STAMP)
+
+# The executed static site of the course (Sphinx + myst-nb, config in docs/conf.py): every
+# notebook run at full settings, cached in build/jupyter_cache/ (a change to tbptt_kit/ starts
+# a fresh cache).  Open build/site/index.html, or serve build/site/ from any static host.
+# `make site SMOKE=1` builds it in smoke mode into build/site-smoke/ (what make e2e checks).
+SITE_DIR := build/site$(if $(SMOKE),-smoke)
+DOCS_STAMP := $(VENV)/.installed-docs
+
+site: install $(DOCS_STAMP)
+	$(if $(SMOKE),TBPTT_KIT_SMOKE=1) $(VENV)/bin/sphinx-build -b html -q -E -j auto -c docs . $(SITE_DIR)
+	@echo "site: $(SITE_DIR)/index.html ($$(du -sh $(SITE_DIR) | cut -f1))"
+
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e ".[test,docs]"
+	touch $(DOCS_STAMP)
+
+# Re-point every badge and launch link (README, notebooks, site) at a fork:
+#   make repo-url REPO=someone/fork     (without REPO: print the address and check the links)
+repo-url:
+	$(PYTHON) tools/repo_url.py $(REPO)
 
 # As root (a Docker container, a cloud VM, CI) Jupyter refuses to start without --allow-root.
 LAB_ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
@@ -60,4 +80,4 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info build

@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from ..plots import plot_windows, window_starts
+from .snapshot import Panel, window_grid
 
 __all__ = ["WindowExplorer"]
 
@@ -72,8 +73,10 @@ class WindowExplorer:
             (self.out, "plot"),
         ):
             part.add_class(f"tbptt-window-explorer-{name}")
-        self.panel = widgets.VBox(
-            [widgets.HBox([self.win_sz, self.stp_sz]), self.summary, self.out]
+        self.panel = Panel(
+            [widgets.HBox([self.win_sz, self.stp_sz]), self.summary, self.out],
+            "the window explorer",
+            snapshot=lambda: window_grid(self),  # on the static site only (snapshot.py)
         )
         self.panel.add_class("tbptt-window-explorer")
         self.win_sz.observe(self.update, names="value")

@@ -17,6 +17,7 @@ from ..model import RNN_TYPES
 from ..plots import plot_lab_losses
 from .lab import Lab
 from .lab_rules import BS_OPTIONS, HIDDEN_OPTIONS, LAYOUTS
+from .snapshot import Panel, lab_grid
 
 __all__ = ["LabPanel", "STYLE", "png_output"]
 
@@ -84,19 +85,12 @@ class LabPanel:
         for name, part in parts.items():
             css = {"memory": "predicted-memory"}.get(name, name.replace("_", "-"))
             part.add_class(f"tbptt-{css}")
-        self.panel = widgets.VBox(
-            [
-                self.layout,
-                widgets.HBox([self.win_sz, self.sub_seq_len]),
-                widgets.HBox([self.bs, self.hidden_size]),
-                widgets.HBox([self.rnn_type, self.n_epoch]),
-                self.memory,
-                self.message,
-                widgets.HBox([self.train_button, self.status]),
-                self.loss_plot,
-                self.results,
-            ]
-        )
+        rows = [self.layout, widgets.HBox([self.win_sz, self.sub_seq_len]),
+                widgets.HBox([self.bs, self.hidden_size]), widgets.HBox([self.rnn_type, self.n_epoch]),
+                self.memory, self.message, widgets.HBox([self.train_button, self.status]),
+                self.loss_plot, self.results]  # fmt: skip
+        # On the course's static site the panel shows a snapshot in its place (snapshot.py).
+        self.panel = Panel(rows, "the lab", snapshot=lambda: lab_grid(self.lab))
         self.panel.add_class("tbptt-lab-panel")
         self.sync()
         for name, control in self.controls.items():

@@ -20,7 +20,7 @@ import pytest
 # The fixture notebooks are data for the self-tests, never tests themselves.
 collect_ignore = ["fixtures"]
 if os.environ.get("TBPTT_E2E") != "1":
-    collect_ignore.append("test_notebooks_in_browser.py")
+    collect_ignore += ["test_notebooks_in_browser.py", "test_site.py"]
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,0 +1,150 @@
+"""Sphinx configuration of the course's static site (make site).
+
+    sphinx-build -b html -c docs . build/site      # from the repository root
+
+The source folder is the repository root, so the README (the home page: docs/index.md,
+``readme_as_home_page``), every notebooks/[0-9]*.ipynb, benchmarks/README.md, ARCHITECTURE.md and every
+docs/**/*.md page are picked up without listing them here. myst-nb executes each notebook at
+build time (in smoke mode when TBPTT_KIT_SMOKE=1) and caches the result: the cache folder is
+named after a hash of the kit's code, so a change to tbptt_kit/ (or to the solutions, or
+smoke mode) starts a fresh cache and a page never shows outputs of older code.
+TBPTT_KIT_SITE tells the notebooks' widget panels to show a static snapshot instead
+(tbptt_kit/widgets/snapshot.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+from repo_url import links, read_repo  # noqa: E402
+
+REPO = read_repo(ROOT)
+SMOKE = os.environ.get("TBPTT_KIT_SMOKE", "") not in ("", "0")
+
+
+def code_hash(root: Path = ROOT, smoke: bool = SMOKE) -> str:
+    """A hash of everything a notebook's outputs depend on besides its own cells: the kit's
+    code and data files, the exercises' solutions, pyproject.toml, smoke mode."""
+    digest = hashlib.sha256(f"smoke={smoke}".encode())
+    files = sorted(p for p in (root / "tbptt_kit").rglob("*") if p.is_file() and p.suffix != ".pyc")
+    files += sorted((root / "notebooks" / "solutions").rglob("*.py")) + [root / "pyproject.toml"]
+    for path in files:
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cache_path(root: Path = ROOT, smoke: bool = SMOKE) -> Path:
+    """build/jupyter_cache/<mode>-<code hash>: the executed notebooks of this code."""
+    mode = "smoke" if smoke else "full"
+    return root / "build" / "jupyter_cache" / f"{mode}-{code_hash(root, smoke)}"
+
+
+def remove_stale_caches(root: Path = ROOT, smoke: bool = SMOKE) -> None:
+    """Remove this mode's caches of older code (run by Sphinx, not on import)."""
+    keep = cache_path(root, smoke)
+    for old in keep.parent.glob(f"{keep.name.split('-')[0]}-*"):
+        if old != keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+project = "tbptt-kit"
+author = "the tbptt-kit authors"
+copyright = "the tbptt-kit authors"
+root_doc = "docs/index"
+include_patterns = [
+    "docs/*.md",
+    "docs/**/*.md",
+    "notebooks/[0-9]*.ipynb",
+    "benchmarks/README.md",
+    "ARCHITECTURE.md",
+]
+exclude_patterns = ["build", ".venv", "**/.ipynb_checkpoints"]
+
+extensions = ["myst_nb"]
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
+myst_heading_anchors = 3  # README links such as benchmarks/README.md#epoch-time
+
+nb_execution_mode = "cache"
+nb_execution_cache_path = str(cache_path())
+nb_execution_timeout = 1800  # per cell: a busy shared machine is slow, a hang still ends
+nb_execution_raise_on_error = True  # a failing cell fails the build (no half-executed page)
+nb_execution_show_tb = True
+nb_merge_streams = True
+nb_ipywidgets_js = {}  # no live widget on a static page: each panel shows its snapshot
+
+html_theme = "sphinx_book_theme"
+html_title = "tbptt-kit"
+html_theme_options = {
+    "repository_url": links(REPO, "")["repository"],
+    "repository_branch": "main",
+    "path_to_docs": "",
+    "use_repository_button": True,
+    "launch_buttons": {
+        "binderhub_url": "https://mybinder.org",
+        "colab_url": "https://colab.research.google.com",
+        "notebook_interface": "jupyterlab",
+    },
+    "show_toc_level": 2,
+}
+html_context = {"default_mode": "light"}
+html_static_path = ["_static"]  # docs/_static
+html_favicon = "_static/favicon.svg"
+# The launch badges come from the site itself: a page needs no third-party server to show them.
+LOCAL_BADGES = {
+    "https://mybinder.org/badge_logo.svg": "_static/binder-badge.svg",
+    "https://colab.research.google.com/assets/colab-badge.svg": "_static/colab-badge.svg",
+}
+suppress_warnings = ["myst.header"]
+
+
+README_MARK = "% The README goes here"
+RELATIVE_LINK = re.compile(r"\]\((?!https?:|#|mailto:|/)([^)\s]+)\)")
+
+
+def readme_as_home_page(app, docname, source):
+    """docs/index.md shows the README (without its title), links made relative to docs/."""
+    if docname == "docs/index" and README_MARK in source[0]:
+        readme = (ROOT / "README.md").read_text().split("\n", 2)[2]
+        readme = RELATIVE_LINK.sub(lambda m: f"](../{m.group(1)})", readme)
+        source[0] = source[0].replace(README_MARK, readme + "\n\n% ", 1)
+
+
+def launch_links(app, pagename, templatename, context, doctree):
+    """Snapshots link to the live panel: put this page's own Binder and Colab links in.
+    Launch badges are shown from the site's own copies."""
+    body = context.get("body", "")
+    for remote, local in LOCAL_BADGES.items():
+        body = body.replace(f'src="{remote}"', f'src="{context["pathto"](local, 1)}"')
+    context["body"] = body
+    if "tbptt-launch:" in body:
+        url = links(REPO, f"{pagename}.ipynb")
+        body = body.replace("tbptt-launch:binder", url["binder"])
+        context["body"] = body.replace("tbptt-launch:colab", url["colab"])
+
+
+def home_page(app, exception):
+    """index.html at the top of the site, so the folder opens from disk or any static host."""
+    if exception is None and app.builder.format == "html":
+        target = Path(app.outdir) / "index.html"
+        target.write_text(
+            '<!DOCTYPE html><html><head><meta charset="utf-8">'
+            '<meta http-equiv="refresh" content="0; url=docs/index.html">'
+            "<title>tbptt-kit</title></head>"
+            '<body><a href="docs/index.html">tbptt-kit: the course</a></body></html>\n'
+        )
+
+
+def setup(app):
+    remove_stale_caches()
+    os.environ["TBPTT_KIT_SITE"] = REPO  # the notebooks' widget panels show their snapshot
+    app.connect("source-read", readme_as_home_page)
+    app.connect("html-page-context", launch_links)
+    app.connect("build-finished", home_page)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

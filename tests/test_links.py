@@ -1,0 +1,97 @@
+"""One address for the repository: every badge and launch link agrees with pyproject.toml.
+
+pyproject.toml's [project.urls] Repository names the repository; the README's Binder badge,
+each notebook's Binder and Colab badges (opening that notebook) and its Colab install cell are
+made from it (tools/repo_url.py); the site reads it when built (docs/conf.py, checked in the
+browser by tests/e2e/test_site.py). `make repo-url REPO=owner/name` re-points them all and
+changes nothing else.
+"""
+
+from __future__ import annotations
+
+import difflib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import repo_url  # noqa: E402
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+REPO = repo_url.read_repo(ROOT)
+
+
+def test_every_link_agrees_with_pyproject():
+    assert repo_url.problems(ROOT) == []
+
+
+def test_readme_has_the_binder_badge():
+    readme = (ROOT / "README.md").read_text()
+    assert repo_url.links(REPO, "notebooks/00_welcome.ipynb")["binder"] in readme
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_opens_with_its_own_launch_badges_and_the_colab_cell(path):
+    nb = nbformat.read(path, as_version=4)
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    assert "remove-cell" in first_code.metadata.get("tags", []), (
+        "the site would show the Colab cell"
+    )
+    assert repo_url.launch_badges(REPO, f"notebooks/{path.name}") in nb.cells[0].source
+    assert first_code.source == repo_url.colab_cell(REPO), (
+        f"{path.name}: the first code cell is not the Colab install cell; add it with "
+        f".venv/bin/python tools/repo_url.py --add-launch {path.relative_to(ROOT)}"
+    )
+
+
+def copy_of_the_repository(dest: Path) -> Path:
+    for name in ("pyproject.toml", "README.md", "Makefile"):
+        shutil.copy(ROOT / name, dest / name)
+    for folder in ("tools", "notebooks", "docs"):
+        if (ROOT / folder).exists():
+            shutil.copytree(ROOT / folder, dest / folder, ignore=shutil.ignore_patterns("*.py[co]"))
+    return dest
+
+
+def test_make_repo_url_changes_only_the_links(tmp_path):
+    fork = copy_of_the_repository(tmp_path)
+    before = {p: p.read_text() for p in repo_url.linked_files(fork)}
+    subprocess.run(["make", "-s", "repo-url", "REPO=someone/fork", f"PYTHON={sys.executable}"],
+                   cwd=fork, check=True, capture_output=True)  # fmt: skip
+    assert repo_url.read_repo(fork) == "someone/fork"
+    assert repo_url.problems(fork) == []
+    owner, name = REPO.split("/")
+    changed = 0
+    for path, old in before.items():
+        new = path.read_text()
+        for line in difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=0):
+            if line.startswith("+") and not line.startswith("+++"):
+                changed += 1
+                back = line[1:].replace("someone/fork", REPO)
+                back = back.replace("someone.github.io/fork", f"{owner}.github.io/{name}")
+                assert back in old.splitlines(), f"{path.name}: not only a link changed: {line}"
+    assert changed >= 2 + len(NOTEBOOKS), "the README, pyproject and every notebook re-pointed"
+
+
+def test_a_link_to_another_repository_or_notebook_is_found(tmp_path):
+    fork = copy_of_the_repository(tmp_path)
+    (fork / "docs" / "stray.md").write_text(
+        "[Binder](https://mybinder.org/v2/gh/guess/name/HEAD)\n"
+        "[site](https://guess.github.io/name/)\n"
+    )
+    nb = fork / "notebooks" / NOTEBOOKS[0].name
+    nb.write_text(nb.read_text().replace(f"notebooks/{NOTEBOOKS[0].name}", "notebooks/other.ipynb"))
+    found = "\n".join(repo_url.problems(fork))
+    assert "guess/name" in found and "guess.github.io/name" in found
+    assert "opens notebooks/other.ipynb" in found
+
+
+@pytest.mark.parametrize("bad", ["", "owner", "owner/name/extra", "-x/y", 42, "a b/c"])
+def test_a_bad_address_is_refused(bad, tmp_path):
+    with pytest.raises(ValueError, match="owner/name"):
+        repo_url.repoint(copy_of_the_repository(tmp_path), bad)

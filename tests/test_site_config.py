@@ -1,0 +1,75 @@
+"""The site's configuration (docs/conf.py), without building the site.
+
+- The cache of executed notebooks is named after a hash of the kit's code: a change to
+  tbptt_kit/ (or to a solution, or smoke mode) names a fresh cache, and the stale one goes.
+- The README becomes the home page with its links made relative to docs/.
+- A page's snapshot links and launch badges are made that page's own.
+The built site itself is checked in a browser by tests/e2e/test_site.py (make e2e).
+"""
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def conf():
+    spec = importlib.util.spec_from_file_location("site_conf", ROOT / "docs" / "conf.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def small_checkout(dest: Path) -> Path:
+    shutil.copytree(ROOT / "tbptt_kit" / "widgets", dest / "tbptt_kit" / "widgets",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    (dest / "notebooks" / "solutions").mkdir(parents=True)
+    (dest / "notebooks" / "solutions" / "ex.py").write_text("answer = 1\n")
+    shutil.copy(ROOT / "pyproject.toml", dest / "pyproject.toml")
+    return dest
+
+
+def test_a_change_to_the_kit_names_a_fresh_cache_and_the_stale_one_goes(conf, tmp_path):
+    root = small_checkout(tmp_path)
+    first = conf.cache_path(root, smoke=False)
+    first.mkdir(parents=True)
+    assert conf.code_hash(root, smoke=False) == conf.code_hash(root, smoke=False)
+    assert conf.code_hash(root, smoke=True) != conf.code_hash(root, smoke=False)
+    smoke = conf.cache_path(root, smoke=True)
+    smoke.mkdir()
+    lab = root / "tbptt_kit" / "widgets" / "lab.py"
+    lab.write_text(lab.read_text() + "\n# a change\n")
+    second = conf.cache_path(root, smoke=False)
+    conf.remove_stale_caches(root, smoke=False)
+    assert second != first and not first.exists(), "a stale cache would show older outputs"
+    assert smoke.exists(), "the smoke cache of the same code is another mode's: kept"
+    (root / "notebooks" / "solutions" / "ex.py").write_text("answer = 2\n")
+    assert conf.cache_path(root, smoke=False) != second
+
+
+def test_the_readme_is_the_home_page_with_links_from_docs(conf):
+    source = [(ROOT / "docs" / "index.md").read_text()]
+    conf.readme_as_home_page(None, "docs/index", source)
+    assert "](../notebooks/00_welcome.ipynb)" in source[0]
+    assert "](../benchmarks/README.md#epoch-time)" in source[0]
+    assert "](notebooks/" not in source[0] and conf.README_MARK not in source[0]
+    other = ["% The README goes here"]
+    conf.readme_as_home_page(None, "notebooks/00_welcome", other)
+    assert other == ["% The README goes here"]
+
+
+def test_a_page_gets_its_own_launch_links_and_local_badges(conf):
+    body = (
+        '<img src="https://mybinder.org/badge_logo.svg"/>'
+        '<a href="tbptt-launch:binder">B</a><a href="tbptt-launch:colab">C</a>'
+    )
+    context = {"body": body, "pathto": lambda name, resource: f"../{name}"}
+    conf.launch_links(None, "notebooks/05_the_lab", "page.html", context, None)
+    links = conf.links(conf.REPO, "notebooks/05_the_lab.ipynb")
+    assert f'href="{links["binder"]}"' in context["body"]
+    assert f'href="{links["colab"]}"' in context["body"]
+    assert 'src="../_static/binder-badge.svg"' in context["body"]
