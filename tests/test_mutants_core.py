@@ -20,7 +20,9 @@ from tbptt_kit import (
     create_dls,
     create_stream_dls,
 )
-from tbptt_kit.data.windows import Normalizer
+from tbptt_kit.data.hdf5 import write_record
+from tbptt_kit.data.streams import check_records, resident_memory
+from tbptt_kit.data.windows import Normalizer, WindowDataset
 
 
 def record(n, seed=0, n_u=1, n_y=1):
@@ -80,6 +82,36 @@ def test_reset_rows_before_any_state_leaves_zeros_and_reset_all_forgets_all():
     assert model.hidden_state is not None
     model.reset_state()
     assert model.hidden_state is None and model.past_u is None
+
+
+def test_reset_rows_refuses_tbptt_k1_k2_whose_state_is_re_run_from_past_inputs():
+    model = StatefulRNN(hidden_size=4)
+    with torch.no_grad():
+        for _ in range(3):  # TBPTT(5, 10): a state, and the last 5 inputs to re-run
+            BPTT("truncated", 5, 10).forward(model, torch.randn(2, 5, 1))
+    assert model.hidden_state is not None and model.past_u.shape == (2, 5, 1)
+    with pytest.raises(
+        ValueError, match=r"^reset_state\(rows=\.\.\.\) does not apply to TBPTT\(k1, k2\)\.$"
+    ):
+        model.reset_state(rows=torch.tensor([True, False]))
+
+
+def test_the_model_defaults_are_the_course_reference_lstm_of_40():
+    model = StatefulRNN()
+    assert (model.rnn_type, model.hidden_size, model.num_layers, model.stateful) == (
+        "lstm",
+        40,
+        1,
+        True,
+    )
+    assert isinstance(model.rnn, torch.nn.LSTM) and model.rnn.input_size == 1
+    assert model.head.out_features == 1 and model.vocab_size is None
+
+
+@pytest.mark.parametrize("name", ["n_u", "n_y", "hidden_size", "num_layers"])
+def test_model_size_checks_name_their_parameter(name):
+    with pytest.raises(ValueError, match=f"^{name} must be an int >= 1, got 0"):
+        StatefulRNN(**{name: 0})
 
 
 def far_normalizer(n_u=2, n_y=3):
@@ -181,6 +213,21 @@ def test_bptt_accepts_its_valid_corners_and_names_them():
     assert BPTT("checkpointed", 5).loader_sub_seq_len is None
 
 
+def test_a_mode_and_loaders_that_disagree_say_what_each_hands_out():
+    whole = create_dls(record(300), record(200, 1), win_sz=50)
+    with pytest.raises(
+        ValueError,
+        match="needs loaders that hand out sub-windows of 10, but these hand out whole windows",
+    ):
+        BPTT("truncated", 10).check_loaders(whole)
+    cut = create_dls(record(300), record(200, 1), win_sz=50, sub_seq_len=10)
+    with pytest.raises(
+        ValueError,
+        match="needs loaders that hand out whole windows, but these hand out sub-windows of 10",
+    ):
+        BPTT().check_loaders(cut)
+
+
 def test_stream_loaders_train_with_plain_truncated_bptt_of_their_sub_seq_len_only():
     dls = create_stream_dls(record(200), record(100, 1), bs=2, sub_seq_len=10)
     BPTT("truncated", 10).check_loaders(dls)
@@ -210,6 +257,82 @@ def test_create_stream_dls_keeps_the_test_records_whole():
     for name, (u, y) in test.items():
         got_u, got_y = dls.test[name]
         assert np.array_equal(got_u, u) and np.array_equal(got_y, y)
+
+
+def test_a_nan_in_a_valid_target_names_valid_y():
+    u, y = record(200)
+    y_bad = y.copy()
+    y_bad[17] = np.nan
+    with pytest.raises(ValueError, match=r"valid y contains NaN or Inf \(first at sample 17\)"):
+        create_dls((u, y), (u, y_bad), win_sz=50)
+
+
+def test_window_dataset_checks_name_their_parameter():
+    for kw, name in ((dict(win_sz=0, stp_sz=1), "win_sz"), (dict(win_sz=5, stp_sz=0), "stp_sz")):
+        with pytest.raises(ValueError, match=f"^{name} must be an int >= 1, got 0"):
+            WindowDataset([record(50)], **kw)
+
+
+def test_records_gives_every_record_whole_by_name():
+    train = [record(200), record(150, 1)]
+    dls = create_dls(train, record(120, 2), win_sz=50)
+    got = dls.records("train")
+    assert list(got) == ["train", "train_1"]
+    for (u, y), (want_u, want_y) in zip(got.values(), train, strict=True):
+        assert np.array_equal(u, want_u) and np.array_equal(y, want_y)
+    assert list(dls.records("valid")) == ["valid"]
+
+
+@pytest.mark.parametrize("layout", ["windows", "streams"])
+def test_every_tensor_of_a_batch_is_on_the_loaders_device(layout):
+    # "meta" tensors have a device but no data: a move to it is seen without a GPU
+    if layout == "windows":
+        dls = create_dls(record(300), record(200, 1), win_sz=50, sub_seq_len=25)
+    else:
+        dls = create_stream_dls([record(95), record(60, 1)], record(100, 1), bs=2, sub_seq_len=20)
+    assert dls.to("meta") is dls
+    for loader in (dls.train, dls.valid):
+        batch = next(iter(loader))
+        tensors = [batch.u, batch.y] + [t for t in (batch.reset, batch.mask) if t is not None]
+        assert {t.device.type for t in tensors} == {"meta"}
+
+
+def test_stream_errors_name_the_part_of_the_data_they_are_about():
+    with pytest.raises(ValueError, match="valid record 1 is empty"):
+        empty = (np.zeros(0, np.float32), np.zeros(0, np.float32))
+        create_stream_dls(record(200), [record(100, 1), empty], bs=2, sub_seq_len=10)
+    with pytest.raises(ValueError, match="train record 0 is empty"):
+        check_records([0], [0], sub_seq_len=10)
+
+
+def test_stream_training_shuffles_its_records_every_epoch_validation_never():
+    recs = [record(30, seed) for seed in range(8)]
+    dls = create_stream_dls(recs, recs, bs=2, sub_seq_len=10, seed=3)
+    train_orders = [dls.train.order() for _ in range(4)]
+    assert all(sorted(o) == list(range(8)) for o in train_orders)
+    assert len({tuple(o) for o in train_orders}) > 1  # reshuffled each epoch
+    assert all(dls.valid.order() == list(range(8)) for _ in range(4))
+
+
+def test_stream_test_records_from_hdf5_are_read_into_memory(tmp_path):
+    u, y = record(500, 3)
+    path = tmp_path / "test.h5"
+    write_record(path, {"u0": u[:, 0], "y0": y[:, 0]}, fs=100.0)
+    dls = create_stream_dls(record(200), record(100, 1), {"t": path}, bs=2, sub_seq_len=10)
+    got_u, got_y = dls.test["t"]
+    assert isinstance(got_u, np.ndarray) and isinstance(got_y, np.ndarray)
+    assert np.array_equal(got_u, u) and np.array_equal(got_y, y)
+
+
+def test_resident_memory_sees_a_freed_array_and_forgets_the_peak_on_reset():
+    resident_memory(reset_peak=True)
+    big = np.ones(25_000_000)  # 200 MB, touched
+    now_with, _ = resident_memory()
+    del big
+    now, peak = resident_memory()
+    assert now_with - now > 150e6 and peak > now_with - 1e6  # freed; the peak remembers it
+    now, peak = resident_memory(reset_peak=True)
+    assert peak - now < 50e6  # the peak starts again from now
 
 
 # -- learner.py: whole-window predictions, callbacks in predict, run_windows' gradients ----

@@ -51,7 +51,10 @@ MODULES = {
 
 
 def mutmut(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mutmut", *args], cwd=ROOT, text=True)
+    # its own session: mutmut ends its workers by process group, which would take make along
+    return subprocess.run(
+        [sys.executable, "-m", "mutmut", *args], cwd=ROOT, text=True, start_new_session=True
+    )
 
 
 def generate() -> None:
@@ -108,12 +111,23 @@ def main() -> None:
     ap.add_argument("--per-module", type=int, default=40, help="mutants per module; 0: all")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-children", type=int, default=2, help="mutants run at once")
+    ap.add_argument(
+        "--survivors",
+        action="store_true",
+        help="run only the last run's survivors again (after adding tests; same sample)",
+    )
     args = ap.parse_args()
     start = time.monotonic()
-    shutil.rmtree(MUTANTS, ignore_errors=True)  # no results cached from an older checkout
-    generate()
-    picked = sample(args.per_module, args.seed)
-    names = [m for ms in picked.values() for m in ms]
+    if args.survivors:  # the package is unchanged; the tests are new: re-collect which reach what
+        picked = sample(args.per_module, args.seed)
+        names = [s.split(" ")[0] for s in report(picked)]
+        (MUTANTS / "mutmut-stats.json").unlink(missing_ok=True)
+        shutil.rmtree(MUTANTS / "tests", ignore_errors=True)
+    else:
+        shutil.rmtree(MUTANTS, ignore_errors=True)  # no results cached from an older checkout
+        generate()
+        picked = sample(args.per_module, args.seed)
+        names = [m for ms in picked.values() for m in ms]
     print(f"{len(names)} mutants: {', '.join(f'{k} {len(v)}' for k, v in picked.items())}")
     mutmut("run", "--max-children", str(args.max_children), *names)
     survivors = report(picked)
