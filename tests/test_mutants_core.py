@@ -96,6 +96,13 @@ def test_reset_rows_refuses_tbptt_k1_k2_whose_state_is_re_run_from_past_inputs()
         model.reset_state(rows=torch.tensor([True, False]))
 
 
+@pytest.mark.parametrize("vocab_size", [0, 1])
+def test_a_text_model_needs_a_vocabulary_of_two_tokens_at_least(vocab_size):
+    with pytest.raises(ValueError, match=f"^vocab_size must be an int >= 2, got {vocab_size}"):
+        StatefulRNN(vocab_size=vocab_size)
+    assert StatefulRNN(vocab_size=2).head.out_features == 2
+
+
 def test_the_model_defaults_are_the_course_reference_lstm_of_40():
     model = StatefulRNN()
     assert (model.rnn_type, model.hidden_size, model.num_layers, model.stateful) == (
