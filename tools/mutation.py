@@ -1,6 +1,6 @@
 """Mutation testing of the core modules: how many small code changes do the tests catch?
 
-    make mutation                      # a seeded sample of 40 mutants per module (~30 min)
+    make mutation                      # a seeded sample of 40 mutants per module
     .venv/bin/python tools/mutation.py --per-module 0     # every mutant (hours)
 
 mutmut (3.x, configured in pyproject.toml's [tool.mutmut]) writes a copy of the package
@@ -128,7 +128,9 @@ def main() -> None:
         generate()
         picked = sample(args.per_module, args.seed)
         names = [m for ms in picked.values() for m in ms]
-    print(f"{len(names)} mutants: {', '.join(f'{k} {len(v)}' for k, v in picked.items())}")
+    print(
+        f"running {len(names)} mutants of the sample: {', '.join(f'{k} {len(v)}' for k, v in picked.items())}"
+    )
     mutmut("run", "--max-children", str(args.max_children), *names)
     survivors = report(picked)
     lines = ["# Surviving mutants", ""]
