@@ -250,10 +250,10 @@ def test_stream_loaders_train_with_plain_truncated_bptt_of_their_sub_seq_len_onl
 
 # -- data: windows of unequal records, the test records of the stream layout ---------------
 def test_win_sz_must_fit_the_shortest_of_unequal_records():
-    long, short = record(300), record(120, 1)
-    with pytest.raises(ValueError, match=r"shortest record \(120 samples\).*win_sz <= 120"):
-        create_dls([long, short], short, win_sz=150, stp_sz=50)
-    dls = create_dls([long, short], short, win_sz=120, stp_sz=60)
+    long, short, valid = record(300), record(120, 1), record(200, 2)
+    with pytest.raises(ValueError, match=r"win_sz=150 is longer than the shortest record \(120"):
+        create_dls([long, short], valid, win_sz=150, stp_sz=50)  # the train records' shortest
+    dls = create_dls([long, short], valid, win_sz=120, stp_sz=60)
     assert len(dls.train.ds) == 4 + 1  # starts 0, 60, 120, 180 in the long one; 0 in the short
 
 
