@@ -19,9 +19,10 @@ from tbptt_kit import (
     TbpttResetCB,
     create_dls,
     create_stream_dls,
+    resident_memory,
 )
 from tbptt_kit.data.hdf5 import write_record
-from tbptt_kit.data.streams import check_records, resident_memory
+from tbptt_kit.data.streams import check_records
 from tbptt_kit.data.windows import Normalizer, WindowDataset
 
 
