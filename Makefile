@@ -65,8 +65,8 @@ $(DOCS_STAMP): $(STAMP) pyproject.toml
 repo-url:
 	$(PYTHON) tools/repo_url.py $(REPO)
 
-# Mutation testing of the core modules with mutmut (tools/mutation.py, docs/mutation.md):
-# a seeded sample of mutants per module, the score per module. About 30 min on 2 cores;
+# Mutation testing of the core modules with mutmut (tools/mutation.py, benchmarks/mutation.md):
+# a seeded sample of mutants per module, the score per module (50 min on the shared 2-core machine);
 # not part of make test.  make mutation MUTATION_ARGS="--per-module 0" runs every mutant.
 MUTATION_STAMP := $(VENV)/.installed-mutation
 MUTATION_ARGS ?=

@@ -1,4 +1,4 @@
-"""Behaviour that mutation testing (``make mutation``, docs/mutation.md) found unpinned.
+"""Behaviour that mutation testing (``make mutation``, benchmarks/mutation.md) found unpinned.
 
 Each test here kills mutants that survived the rest of the suite: a code change that leaves
 every other test green but changes what the kit computes. They go through the public API

@@ -7,7 +7,7 @@ mutmut (3.x, configured in pyproject.toml's [tool.mutmut]) writes a copy of the 
 with every mutant in it to mutants/. This script picks, per core module, a seeded random
 sample of those mutants (the learner: only its loop), has mutmut run each against the unit
 tests that reach the mutated function, and prints the score per module: killed / sampled.
-The surviving mutants' diffs go to mutants/survivors.md; docs/mutation.md says, for each,
+The surviving mutants' diffs go to mutants/survivors.md; benchmarks/mutation.md says, for each,
 which test now kills it or why it changes no behaviour.
 
 mutmut does not mutate decorated functions (``Learner.predict`` under ``@torch.no_grad()``,
