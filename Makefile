@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lab e2e course bench lint format clean site repo-url
+.PHONY: install test lab e2e course bench lint format clean site repo-url mutation
 
 install: $(STAMP)
 
@@ -65,6 +65,19 @@ $(DOCS_STAMP): $(STAMP) pyproject.toml
 repo-url:
 	$(PYTHON) tools/repo_url.py $(REPO)
 
+# Mutation testing of the core modules with mutmut (tools/mutation.py, benchmarks/mutation.md):
+# a seeded sample of mutants per module, the score per module (50 min on the shared 2-core machine);
+# not part of make test.  make mutation MUTATION_ARGS="--per-module 0" runs every mutant.
+MUTATION_STAMP := $(VENV)/.installed-mutation
+MUTATION_ARGS ?=
+
+mutation: install $(MUTATION_STAMP)
+	$(PY) tools/mutation.py $(MUTATION_ARGS)
+
+$(MUTATION_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e ".[test,mutation]"
+	touch $(MUTATION_STAMP)
+
 # As root (a Docker container, a cloud VM, CI) Jupyter refuses to start without --allow-root.
 LAB_ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
@@ -80,4 +93,4 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info build
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info build mutants
