@@ -10,7 +10,7 @@ depends on the mode (the memory prediction, the run's label) reads that ``BPTT``
 from __future__ import annotations
 
 from ..bptt import BPTT
-from ..data.windows import check_sub_seq_len, divisors
+from ..data.windows import divisors, nearest_divisors
 from ..memory import MemoryBudgetExceeded, check_budget, estimate_memory, format_bytes
 from ..model import RNN_TYPES
 
@@ -111,11 +111,7 @@ class LabRules:
             return (
                 f"sub_seq_len={sub_seq_len} is not on offer for streams: choose one of {options}."
             )
-        try:
-            check_sub_seq_len(self.win_sz, sub_seq_len)
-        except ValueError as err:
-            return str(err)
-        return (
+        return _not_whole_sub_windows(self.win_sz, sub_seq_len) or (
             f"sub_seq_len={sub_seq_len} would cut win_sz={self.win_sz} into "
             f"{self.win_sz // sub_seq_len} sub-windows; the lab offers at most "
             f"{self.max_sub_windows}, so an epoch stays short."
@@ -212,3 +208,17 @@ def _check_range(name: str, value, lo: int, hi: int | None) -> None:
         if hi is None:
             raise ValueError(f"{name} must be an int >= {lo}, got {value!r}.")
         raise ValueError(f"{name} must be an int from {lo} to {hi}, got {value!r}.")
+
+
+def _not_whole_sub_windows(win_sz: int, sub_seq_len: int) -> str:
+    """Why sub-windows of ``sub_seq_len`` do not cut ``win_sz`` (for the lab's message); ""
+    when they do."""
+    if sub_seq_len > win_sz:
+        return f"sub_seq_len={sub_seq_len} is longer than win_sz={win_sz}."
+    if win_sz % sub_seq_len:
+        return (
+            f"sub_seq_len={sub_seq_len} does not divide win_sz={win_sz}: a window must split "
+            f"into whole sub-windows ({win_sz} / {sub_seq_len} = {win_sz / sub_seq_len:.2f})."
+            f" Nearest divisors: {nearest_divisors(win_sz, sub_seq_len)}."
+        )
+    return ""
