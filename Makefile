@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lab e2e course bench lint format clean site repo-url
+.PHONY: install test lab e2e course bench lint format clean site repo-url release autograde executed
 
 install: $(STAMP)
 
@@ -21,7 +21,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Unit tests, then every notebook under nbval in smoke mode (small data, one epoch).
-test: install
+# The grading tests need nbgrader (the [grade] extra).
+test: install $(GRADE_STAMP)
 	$(PY) -m pytest -q
 	TBPTT_KIT_SMOKE=1 $(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks
 
@@ -29,6 +30,26 @@ test: install
 # memory in course-run/timings.md.  Fails beyond 15 minutes in total or 1 GB per notebook.
 course: install
 	$(PY) benchmarks/run_course.py
+
+# Graded assignments with nbgrader (the [grade] extra; see docs/lecturers/assignments.md).
+# release: the students' version in release/tbptt/ (no solutions, no hidden tests).
+# autograde: grades SUBMITTED/<student>/*.ipynb, writes grading/grades.csv.
+GRADE_STAMP := $(VENV)/.installed-grade
+SUBMITTED ?= submitted
+
+$(GRADE_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e ".[test,grade]"
+	touch $(GRADE_STAMP)
+
+release: install $(GRADE_STAMP)
+	$(PY) tools/grade.py release
+
+autograde: install $(GRADE_STAMP)
+	$(PY) tools/grade.py autograde $(SUBMITTED)
+
+# Pre-executed copies of every notebook (full settings) in executed/, for projecting.
+executed: install
+	$(PY) tools/execute_notebooks.py
 
 # Browser tests: every notebook run in JupyterLab 4 in headless Chromium (Debian's),
 # driven by Playwright (tests/e2e/).  Installs Chromium with apt-get when it is
