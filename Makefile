@@ -1,9 +1,12 @@
 # Two commands for a laptop:  make install  (once)  and  make lab.
 # `make test` is what CI runs.  Override PYTHON or TORCH_SPEC if you need to,
-# e.g. make install TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cpu"
+# e.g. make install TORCH_SPEC="torch"  (a CUDA build, for a GPU box)
 
 PYTHON ?= python3
-TORCH_SPEC ?= torch==2.13.0
+TORCH_VERSION ?= 2.13.0
+# The CPU-only build from PyTorch's CPU index when it answers (Linux, Windows), else the
+# plain version from the default index (tools/torch_spec.py; tested in test_install.py).
+TORCH_SPEC ?=
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -14,9 +17,11 @@ install: $(STAMP)
 
 # Torch goes in first and pinned: an unpinned torch in an empty venv pulls a
 # multi-GB CUDA build.  The package's own range (torch>=2.2) is then satisfied.
+# TORCH_SPEC is worked out only here, when torch still has to be installed.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q \
+		$(or $(TORCH_SPEC),$$($(PYTHON) tools/torch_spec.py $(TORCH_VERSION)))
 	$(PY) -m pip install -q -e ".[test]"
 	touch $(STAMP)
 

@@ -23,7 +23,9 @@ pytest.importorskip("nbgrader", reason="nbgrader is in the [grade] extra (make t
 import grade  # noqa: E402
 
 SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("*.py"))
-TESTS = {p.stem: build_assignment.test_source(p) for p in sorted(build_assignment.TESTS.glob("*.py"))}
+TESTS = {
+    p.stem: build_assignment.test_source(p) for p in sorted(build_assignment.TESTS.glob("*.py"))
+}
 
 
 def solution_lines(path: Path) -> list[str]:
@@ -82,7 +84,14 @@ def test_release_holds_no_solution_code_nor_hidden_test(course):
     graded = [p for p in SOLUTIONS if p.name[:2] in {n[:2] for n in build_assignment.GRADED}]
     assert any(line in source for p in graded for line in solution_lines(p))  # the control
     assert checked > 40
-    for forbidden in ("Stuck?", "%load", "solutions/", "checks.check_", "HIDDEN TESTS", "reference_"):
+    for forbidden in (
+        "Stuck?",
+        "%load",
+        "solutions/",
+        "checks.check_",
+        "HIDDEN TESTS",
+        "reference_",
+    ):
         assert forbidden not in released, forbidden
     assert "reference_" in source  # hidden tests exist in the source, and were removed
 
@@ -129,7 +138,9 @@ def test_autograde_full_marks_zero_and_zero_for_calling_the_kit(course, tmp_path
         (tmp_path / student).mkdir()
         nbformat.write(nb, tmp_path / student / name)
     rows = grade.autograde(tmp_path, root=root, table=tmp_path / "grades.csv")
-    scores = {r["student"]: (r["score"], r["max_score"]) for r in rows if r["notebook"] == name[:-6]}
+    scores = {
+        r["student"]: (r["score"], r["max_score"]) for r in rows if r["notebook"] == name[:-6]
+    }
     assert scores == {"correct": (4.0, 4.0), "empty": (0.0, 4.0), "kit": (0.0, 4.0)}
     assert (tmp_path / "grades.csv").read_text().startswith("student,notebook,score,max_score")
 
@@ -148,7 +159,9 @@ def solution(stem: str, name: str, **context):
     namespace = {"np": np, "torch": torch, "tk": tk, **context}
     body = (ROOT / "notebooks" / "solutions" / f"{stem}.py").read_text()
     tree = ast.parse(body)
-    tree.body = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.Import, ast.ImportFrom))]
+    tree.body = [
+        n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.Import, ast.ImportFrom))
+    ]
     exec(compile(tree, stem, "exec"), namespace)
     return namespace[name]
 
@@ -216,5 +229,9 @@ def test_source_notebooks_are_valid_nbgrader_json(course):
     root, _ = course
     for name in build_assignment.GRADED:
         nb = json.loads((root / "source" / "tbptt" / name).read_text())
-        ids = [c["metadata"]["nbgrader"]["grade_id"] for c in nb["cells"] if "nbgrader" in c["metadata"]]
+        ids = [
+            c["metadata"]["nbgrader"]["grade_id"]
+            for c in nb["cells"]
+            if "nbgrader" in c["metadata"]
+        ]
         assert len(ids) == len(set(ids)) == 4
