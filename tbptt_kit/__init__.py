@@ -9,8 +9,14 @@ from .bptt import BPTT
 from .callbacks import GradClipCB, NonFiniteCB, ProgressCB, Recorder, SmokeCB, TrainingDiverged
 from .compare import compare
 from .data.batch import Batch, split_windows
+from .data.cache import cache_dir
 from .data.echo import create_dls_echo, echo_rmse
-from .data.silverbox import create_dls_silverbox, load_silverbox, simulate_silverbox
+from .data.silverbox import (
+    create_dls_silverbox,
+    load_silverbox,
+    silverbox_on_disk,
+    simulate_silverbox,
+)
 from .data.streams import create_stream_dls
 from .data.text import Vocab, create_dls_text
 from .data.windows import DataLoaders, create_dls
@@ -51,6 +57,7 @@ __all__ = [
     "compare",
     "create_dls",
     "create_dls_echo",
+    "cache_dir",
     "create_dls_silverbox",
     "create_dls_text",
     "create_stream_dls",
@@ -73,6 +80,7 @@ __all__ = [
     "resident_memory",
     "sample_text",
     "simulate",
+    "silverbox_on_disk",
     "simulate_silverbox",
     "split_windows",
     "thread_report",
