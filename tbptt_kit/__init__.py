@@ -28,6 +28,7 @@ from .memory import ActMemCB, BudgetCB, estimate_memory, measure_memory, residen
 from .model import StatefulRNN, detach_state
 from .rnn_learner import RNNLearner
 from .smoke import is_smoke
+from .style import lecture_style
 from .table import Table
 from .threads import apply_thread_policy, thread_report
 
@@ -73,6 +74,7 @@ __all__ = [
     "initial_state",
     "is_smoke",
     "learner_for",
+    "lecture_style",
     "load_silverbox",
     "mae",
     "measure_memory",
