@@ -52,9 +52,10 @@ release: install $(GRADE_STAMP)
 autograde: install $(GRADE_STAMP)
 	$(PY) tools/grade.py autograde $(SUBMITTED)
 
-# Pre-executed copies of every notebook (full settings) in executed/, for projecting.
+# Pre-executed copies of every notebook (full settings, projector-sized figures) in
+# executed/ (git-ignored), with executed/timings.md: seconds and peak memory of each.
 executed: install
-	$(PY) tools/execute_notebooks.py
+	TBPTT_KIT_LECTURE=1 $(PY) benchmarks/run_course.py --out executed --no-limits
 
 # Browser tests: every notebook run in JupyterLab 4 in headless Chromium (Debian's),
 # driven by Playwright (tests/e2e/).  Installs Chromium with apt-get when it is

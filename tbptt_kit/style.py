@@ -5,7 +5,8 @@ marker for every curve as well, text that scales with matplotlib's font size, al
   never differ by colour alone.
 - ``lecture_style()``: one call before the figures of a lecture: every figure of the kit
   (and any other matplotlib figure) gets projector-sized text and thicker lines.
-  ``lecture_style(False)`` goes back to the settings found.
+  ``lecture_style(False)`` goes back to the settings found. TBPTT_KIT_LECTURE=1 in the
+  environment calls it when the kit is imported (``make executed`` does).
 - ``describe(fig, alt)``: the figure's alt text, a sentence saying what it shows. It is
   printed as a caption under the cell (a screen reader reads it) and, when the figure is
   displayed in Jupyter, goes into the output's metadata (``image/png`` -> ``alt``), where a
@@ -13,6 +14,8 @@ marker for every curve as well, text that scales with matplotlib's font size, al
 """
 
 from __future__ import annotations
+
+import os
 
 import matplotlib as mpl
 
@@ -95,3 +98,7 @@ def _show_alt_in_outputs() -> None:
 
     png_with_alt.adds_alt = True
     formatter.for_type(Figure, png_with_alt)
+
+
+if os.environ.get("TBPTT_KIT_LECTURE") == "1":
+    lecture_style()

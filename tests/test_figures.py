@@ -130,3 +130,14 @@ def test_controls_default_text_is_small_and_restored():
 def test_live_plot_follows_matplotlibs_dpi():
     with plt.rc_context({"figure.dpi": 150}):
         assert plots.plot_lab_losses([1.0, 0.5]).dpi == 150
+
+
+def test_lecture_style_from_the_environment():
+    import os
+    import subprocess
+    import sys
+
+    code = "import matplotlib as mpl, tbptt_kit; print(mpl.rcParams['font.size'])"
+    env = {**os.environ, "TBPTT_KIT_LECTURE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "18.0", out.stderr
