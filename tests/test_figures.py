@@ -141,3 +141,25 @@ def test_lecture_style_from_the_environment():
     env = {**os.environ, "TBPTT_KIT_LECTURE": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "18.0", out.stderr
+
+
+@pytest.mark.slow
+def test_alt_text_reaches_the_notebook_output_metadata():
+    """In a real kernel with the inline backend, a kit figure's PNG output carries its alt
+    text (``metadata["image/png"]["alt"]``), for a static site's HTML ``alt``."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("%matplotlib inline\nimport tbptt_kit as tk"),
+        nbformat.v4.new_code_cell(
+            "from tbptt_kit.plots import plot_sub_windows\nplot_sub_windows();"
+        ),
+    ]
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    outputs = nb.cells[1].outputs
+    (png,) = [o for o in outputs if "image/png" in o.get("data", {})]
+    alt = png.metadata["image/png"]["alt"]
+    assert alt.startswith("2 batches of 4 windows of 500 steps")
+    assert any(o.get("text", "").startswith(f"Figure: {alt}") for o in outputs)
