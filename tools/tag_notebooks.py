@@ -10,7 +10,7 @@ The rules, for JupyterLab's RISE (jupyterlab-rise) and ``jupyter nbconvert --to 
 - any other text cell starts a sub-slide, and the code cells after it stay on it, so one
   slide is one idea: its prose, its code, its output;
 - not projected ("skip"): the imports cell at the top, the "Stuck?" hints and the
-  ``%load`` cells of the worked solutions.
+  ``%load`` cells of the worked solutions; these also get the tag ``solution-loader``.
 """
 
 from __future__ import annotations
@@ -49,6 +49,10 @@ def tag(nb) -> bool:
         n_code += cell.cell_type == "code"
         if cell.metadata.get("slideshow", {}).get("slide_type") != kind:
             cell.metadata["slideshow"] = {"slide_type": kind}
+            changed = True
+        tags = cell.metadata.get("tags", [])
+        if "%load solutions/" in cell.source and "solution-loader" not in tags:
+            cell.metadata["tags"] = [*tags, "solution-loader"]
             changed = True
     return changed
 
