@@ -132,15 +132,20 @@ def test_live_plot_follows_matplotlibs_dpi():
         assert plots.plot_lab_losses([1.0, 0.5]).dpi == 150
 
 
-def test_lecture_style_from_the_environment():
-    import os
-    import subprocess
-    import sys
+def test_lecture_style_from_the_environment(monkeypatch):
+    import importlib
 
-    code = "import matplotlib as mpl, tbptt_kit; print(mpl.rcParams['font.size'])"
-    env = {**os.environ, "TBPTT_KIT_LECTURE": "1"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == "18.0", out.stderr
+    import matplotlib as mpl
+
+    from tbptt_kit import style
+
+    monkeypatch.setenv("TBPTT_KIT_LECTURE", "1")
+    fresh = importlib.reload(style)  # as when the kit is imported in a new kernel
+    try:
+        assert mpl.rcParams["font.size"] == 18
+    finally:
+        fresh.lecture_style(False)
+    assert mpl.rcParams["font.size"] != 18
 
 
 @pytest.mark.slow
