@@ -10,6 +10,8 @@ TORCH_SPEC ?=
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# + nbgrader, the [grade] extra (make test, release and autograde need it)
+GRADE_STAMP := $(VENV)/.installed-grade
 
 .PHONY: install test lab e2e course bench lint format clean site repo-url release autograde executed
 
@@ -39,7 +41,6 @@ course: install
 # Graded assignments with nbgrader (the [grade] extra; see docs/lecturers/assignments.md).
 # release: the students' version in release/tbptt/ (no solutions, no hidden tests).
 # autograde: grades SUBMITTED/<student>/*.ipynb, writes grading/grades.csv.
-GRADE_STAMP := $(VENV)/.installed-grade
 SUBMITTED ?= submitted
 
 $(GRADE_STAMP): $(STAMP) pyproject.toml
