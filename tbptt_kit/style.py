@@ -19,6 +19,8 @@ import os
 
 import matplotlib as mpl
 
+__all__ = ["LINESTYLES", "MARKERS", "PALETTE", "curve_style", "describe", "lecture_style"]
+
 # Okabe & Ito's palette (2008), safe for the common colour-vision deficiencies; black last.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 LINESTYLES = ["-", "--", ":", "-."]

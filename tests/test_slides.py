@@ -30,7 +30,8 @@ def test_slide_export(path):
     starts = kinds.count("slide") + kinds.count("subslide")
     assert starts >= 5, f"{path.name}: only {starts} slides"
     assert len(re.findall(r"<section\b", html)) >= starts  # reveal.js: a <section> per slide
-    title = nb.cells[0].source.splitlines()[0].lstrip("# ").strip()
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    title = re.search(r"^# (.+)$", markdown, re.M).group(1).strip()
     assert title.split("·")[-1].strip() in html
     for cell, kind in zip(nb.cells, kinds):
         if kind == "skip" and cell.source.strip():

@@ -9,12 +9,14 @@ The rules, for JupyterLab's RISE (jupyterlab-rise) and ``jupyter nbconvert --to 
 - a ``#`` or ``##`` heading starts a slide; a ``###`` heading a sub-slide (downwards);
 - any other text cell starts a sub-slide, and the code cells after it stay on it, so one
   slide is one idea: its prose, its code, its output;
-- not projected ("skip"): the imports cell at the top, the "Stuck?" hints and the
+- not projected ("skip"): the launch badges, cells tagged ``remove-cell`` (the Colab
+  install), the imports cell at the top, the "Stuck?" hints and the
   ``%load`` cells of the worked solutions; these also get the tag ``solution-loader``.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -27,9 +29,9 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 def slide_type(cell, index_of_code: int | None) -> str:
     text = cell.source.lstrip()
     if cell.cell_type == "markdown":
-        if text.startswith(("# ", "## ")):
+        if text.startswith(("# ", "## ")) or re.search(r"^# ", text, re.M):  # title + badges
             return "slide"
-        if text.startswith("Stuck?"):
+        if text.startswith(("Stuck?", "[![")):  # a hint, the launch badges
             return "skip"
         return "subslide"
     if (
@@ -45,8 +47,9 @@ def tag(nb) -> bool:
     """Set the slide type of every cell; True if anything changed."""
     changed, n_code = False, 0
     for cell in nb.cells:
-        kind = slide_type(cell, n_code if cell.cell_type == "code" else None)
-        n_code += cell.cell_type == "code"
+        hidden = "remove-cell" in cell.metadata.get("tags", [])  # e.g. the Colab install cell
+        kind = "skip" if hidden else slide_type(cell, n_code if cell.cell_type == "code" else None)
+        n_code += cell.cell_type == "code" and not hidden
         if cell.metadata.get("slideshow", {}).get("slide_type") != kind:
             cell.metadata["slideshow"] = {"slide_type": kind}
             changed = True

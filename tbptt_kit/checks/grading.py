@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import sys
 
+__all__ = ["KitAnswerUsed", "kit_disabled"]
+
 
 class KitAnswerUsed(AssertionError):
     """The student's function called the kit's own answer to the exercise."""

@@ -27,6 +27,7 @@ __all__ = [
     "available_memory",
     "budget_of",
     "check_budget",
+    "container_limit",
     "default_budget",
     "largest_sub_seq_len",
     "n_parameters",
