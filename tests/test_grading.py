@@ -174,7 +174,7 @@ def test_graded_tests_pass_the_worked_solutions():
 
 
 def test_graded_tests_refuse_a_call_to_the_kits_own_answer():
-    from tbptt_kit.checks import kit_grads, lag_norms
+    from tbptt_kit.checks.nb04 import kit_grads, lag_norms
 
     def kit_n_windows(n_samples, win_sz, stp_sz):
         from tbptt_kit.data.windows import WindowDataset
