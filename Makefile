@@ -1,27 +1,35 @@
 # Two commands for a laptop:  make install  (once)  and  make lab.
 # `make test` is what CI runs.  Override PYTHON or TORCH_SPEC if you need to,
-# e.g. make install TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cpu"
+# e.g. make install TORCH_SPEC="torch"  (a CUDA build, for a GPU box)
 
 PYTHON ?= python3
-TORCH_SPEC ?= torch==2.13.0
+TORCH_VERSION ?= 2.13.0
+# The CPU-only build from PyTorch's CPU index when it answers (Linux, Windows), else the
+# plain version from the default index (tools/torch_spec.py; tested in test_install.py).
+TORCH_SPEC ?=
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# + nbgrader, the [grade] extra (make test, release and autograde need it)
+GRADE_STAMP := $(VENV)/.installed-grade
 
-.PHONY: install test lab e2e course bench lint format clean site repo-url mutation
+.PHONY: install test lab e2e course bench lint format clean site repo-url release autograde executed mutation
 
 install: $(STAMP)
 
 # Torch goes in first and pinned: an unpinned torch in an empty venv pulls a
 # multi-GB CUDA build.  The package's own range (torch>=2.2) is then satisfied.
+# TORCH_SPEC is worked out only here, when torch still has to be installed.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q \
+		$(or $(TORCH_SPEC),$$($(PYTHON) tools/torch_spec.py $(TORCH_VERSION)))
 	$(PY) -m pip install -q -e ".[test]"
 	touch $(STAMP)
 
 # Unit tests, then every notebook under nbval in smoke mode (small data, one epoch).
-test: install
+# The grading tests need nbgrader (the [grade] extra).
+test: install $(GRADE_STAMP)
 	$(PY) -m pytest -q
 	TBPTT_KIT_SMOKE=1 $(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks
 
@@ -29,6 +37,26 @@ test: install
 # memory in course-run/timings.md.  Fails beyond 15 minutes in total or 1 GB per notebook.
 course: install
 	$(PY) benchmarks/run_course.py
+
+# Graded assignments with nbgrader (the [grade] extra; see docs/lecturers/assignments.md).
+# release: the students' version in release/tbptt/ (no solutions, no hidden tests).
+# autograde: grades SUBMITTED/<student>/*.ipynb, writes grading/grades.csv.
+SUBMITTED ?= submitted
+
+$(GRADE_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e ".[test,grade]"
+	touch $(GRADE_STAMP)
+
+release: install $(GRADE_STAMP)
+	$(PY) tools/grade.py release
+
+autograde: install $(GRADE_STAMP)
+	$(PY) tools/grade.py autograde $(SUBMITTED)
+
+# Pre-executed copies of every notebook (full settings, projector-sized figures) in
+# executed/ (git-ignored), with executed/timings.md: seconds and peak memory of each.
+executed: install
+	TBPTT_KIT_LECTURE=1 $(PY) benchmarks/run_course.py --out executed --no-limits
 
 # Browser tests: every notebook run in JupyterLab 4 in headless Chromium (Debian's),
 # driven by Playwright (tests/e2e/).  Installs Chromium with apt-get when it is

@@ -9,8 +9,14 @@ from .bptt import BPTT
 from .callbacks import GradClipCB, NonFiniteCB, ProgressCB, Recorder, SmokeCB, TrainingDiverged
 from .compare import compare
 from .data.batch import Batch, split_windows
+from .data.cache import cache_dir
 from .data.echo import create_dls_echo, echo_rmse
-from .data.silverbox import create_dls_silverbox, load_silverbox, simulate_silverbox
+from .data.silverbox import (
+    create_dls_silverbox,
+    load_silverbox,
+    silverbox_on_disk,
+    simulate_silverbox,
+)
 from .data.streams import create_stream_dls
 from .data.text import Vocab, create_dls_text
 from .data.windows import DataLoaders, create_dls
@@ -22,6 +28,7 @@ from .memory import ActMemCB, BudgetCB, estimate_memory, measure_memory, residen
 from .model import StatefulRNN, detach_state
 from .rnn_learner import RNNLearner
 from .smoke import is_smoke
+from .style import lecture_style
 from .table import Table
 from .threads import apply_thread_policy, thread_report
 
@@ -51,6 +58,7 @@ __all__ = [
     "compare",
     "create_dls",
     "create_dls_echo",
+    "cache_dir",
     "create_dls_silverbox",
     "create_dls_text",
     "create_stream_dls",
@@ -66,6 +74,7 @@ __all__ = [
     "initial_state",
     "is_smoke",
     "learner_for",
+    "lecture_style",
     "load_silverbox",
     "mae",
     "measure_memory",
@@ -73,6 +82,7 @@ __all__ = [
     "resident_memory",
     "sample_text",
     "simulate",
+    "silverbox_on_disk",
     "simulate_silverbox",
     "split_windows",
     "thread_report",

@@ -20,6 +20,7 @@ import torch
 from .learner import Callback, check_positive
 from .progress import ProgressTable, format_time
 from .smoke import smoke_epochs
+from .style import curve_style, describe
 
 __all__ = ["GradClipCB", "NonFiniteCB", "ProgressCB", "Recorder", "SmokeCB", "TrainingDiverged"]
 
@@ -58,13 +59,19 @@ class Recorder(Callback):
         """Training loss per step and validation loss per epoch, on a log axis."""
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 3.5))
-        ax.plot(self.losses, lw=0.8, alpha=0.8, label="train (per step)")
+        ax.plot(self.losses, lw=0.8, alpha=0.8, label="train (per step)", **curve_style(0))
         if self.epochs:
             per_epoch = len(self.losses) / len(self.epochs)
             x = [(i + 1) * per_epoch for i in range(len(self.epochs))]
-            ax.plot(x, [e["valid_loss"] for e in self.epochs], "o-", label="valid (per epoch)")
+            ax.plot(x, [e["valid_loss"] for e in self.epochs], label="valid (per epoch)",
+                    **{**curve_style(1), "marker": "o"})  # fmt: skip
         ax.set(xlabel="optimizer step", ylabel=getattr(self, "loss_label", "loss"), yscale="log")
         ax.legend()
+        describe(
+            ax,
+            f"Loss against the optimizer step, log scale: training loss per step ({len(self.losses)} "
+            f"steps, solid) and validation loss per epoch ({len(self.epochs)} epochs, dashed, circles).",
+        )
         return ax
 
 

@@ -25,6 +25,7 @@ import torch
 from .bptt import BPTT
 from .learner import Learner, learner_for
 from .losses import cross_entropy, mae
+from .style import curve_style, describe
 
 __all__ = ["grad_by_lag", "grad_by_lag_text", "plot_grad_by_lag"]
 
@@ -128,9 +129,9 @@ def plot_grad_by_lag(results: dict, ax=None, title: str = "Gradient of the last 
     nonzero = np.concatenate([np.asarray(g)[np.asarray(g) > 0] for g in results.values()])
     top = nonzero.min() / 10 if nonzero.size else 1e-12  # the band of exact zeros lies below
     for i, (label, g) in enumerate(results.items()):
-        g, color, row = np.asarray(g, dtype=float), f"C{i}", top / 2 ** (i + 1)
-        lags, zero = np.arange(len(g)), np.asarray(g) == 0
-        ax.plot(lags, np.where(zero, np.nan, g), color=color, lw=max(3.5 - i, 1.2), label=label)
+        g, style, row = np.asarray(g, dtype=float), curve_style(i, len(g)), top / 2 ** (i + 1)
+        lags, zero, color = np.arange(len(g)), np.asarray(g) == 0, style["color"]
+        ax.plot(lags, np.where(zero, np.nan, g), lw=max(3.5 - i, 1.2), label=label, **style)
         if zero.any():
             ax.plot(lags[zero], np.full(zero.sum(), row), "x", color=color, ms=4)
             first = int(np.argmax(zero))
@@ -145,10 +146,20 @@ def plot_grad_by_lag(results: dict, ax=None, title: str = "Gradient of the last 
         "0 (exact)",
         transform=ax.get_yaxis_transform(),
         va="center",
-        fontsize=8,
+        fontsize="small",
         color="grey",
     )
     ax.set_ylim(bottom=top / 2 ** (len(results) + 1))
     ax.set(xlabel="lag ℓ (steps before the last step)", ylabel="‖∂L / ∂u[T-1-ℓ]‖", title=title)
     ax.legend()
+    cliffs = [
+        f"{label}: exactly 0 from lag {int(np.argmax(np.asarray(g) == 0))}"
+        for label, g in results.items()
+        if (np.asarray(g) == 0).any()
+    ]
+    describe(
+        ax,
+        f"{title}: gradient size against the lag, log scale, one line per run "
+        f"({', '.join(results)}); " + ("; ".join(cliffs) or "no exact zeros") + ".",
+    )
     return ax

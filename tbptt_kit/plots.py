@@ -1,13 +1,18 @@
 """Figures the course shows. Small functions: each draws one picture and returns its figure.
 
 They draw with plain matplotlib (no ipympl needed) and never call ``plt.show()`` themselves,
-so a notebook cell or a widget decides where the picture goes.
+so a notebook cell or a widget decides where the picture goes. Text sizes follow matplotlib's
+font size (``tk.lecture_style()`` enlarges them all), curves differ in line style and marker as
+well as colour (``style.curve_style``), and each figure carries its alt text, printed as a
+caption (``style.describe``).
 """
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+
+from .style import PALETTE, curve_style, describe
 
 __all__ = [
     "plot_error_by_position",
@@ -36,26 +41,31 @@ def plot_record(u, y, fs: float | None = None, parts: dict | None = None, title:
     u, y = np.asarray(u).ravel(), np.asarray(y).ravel()
     t = np.arange(len(u)) / fs if fs else np.arange(len(u))
     fig, (ax_u, ax_y) = plt.subplots(2, 1, figsize=(9, 4.4), sharex=True)
-    ax_u.plot(t, 1e3 * u, lw=0.3, color="C0")
-    ax_y.plot(t, 1e3 * y, lw=0.3, color="C1")
+    ax_u.plot(t, 1e3 * u, lw=0.3, color=PALETTE[0])
+    ax_y.plot(t, 1e3 * y, lw=0.3, color=PALETTE[1])
     ax_u.set(ylabel="input u (mV)")
     fig.suptitle(title)
     ax_y.set(ylabel="output y (mV)", xlabel="time (s)" if fs else "sample")
     for i, (name, part) in enumerate((parts or {}).items()):
         lo, hi = (part.start / fs, part.stop / fs) if fs else (part.start, part.stop)
         for ax in (ax_u, ax_y):
-            ax.axvspan(lo, hi, color=f"C{i + 2}", alpha=0.12, lw=0)
+            ax.axvspan(lo, hi, color=PALETTE[(i + 2) % len(PALETTE)], alpha=0.12, lw=0)
         ax_u.text(  # alternate rows: neighbouring short parts' names do not overprint
             (lo + hi) / 2,
             1.02 + 0.12 * (i % 2),
             name,
             transform=ax_u.get_xaxis_transform(),
             ha="center",
-            fontsize=8,
-            color=f"C{i + 2}",
+            fontsize="small",
+            color=PALETTE[(i + 2) % len(PALETTE)],
         )
     fig.tight_layout()
-    return fig
+    names = ", ".join(parts or {}) or "no parts marked"
+    return describe(
+        fig,
+        f"{title or 'A record'}: input u (top) and output y (bottom) in mV against "
+        f"{'time' if fs else 'sample'}, {len(u):,} samples; shaded parts: {names}.",
+    )
 
 
 def plot_sources(records: dict, fs: float, zoom: slice = slice(50000, 50400)):
@@ -66,17 +76,21 @@ def plot_sources(records: dict, fs: float, zoom: slice = slice(50000, 50400)):
     for col, (name, (u, y)) in enumerate(records.items()):
         u, y = np.asarray(u).ravel(), np.asarray(y).ravel()
         t = np.arange(len(y)) / fs
-        axes[0, col].plot(t[zoom], 1e3 * u[zoom], lw=1, color="C0")
+        axes[0, col].plot(t[zoom], 1e3 * u[zoom], lw=1, color=PALETTE[0])
         axes[0, col].set_title(name)
-        axes[1, col].plot(t[zoom], 1e3 * y[zoom], lw=1, color="C1")
+        axes[1, col].plot(t[zoom], 1e3 * y[zoom], lw=1, color=PALETTE[1])
         axes[1, col].set_xlabel("time (s)")
-        axes[2, col].plot(t, 1e3 * y, lw=0.2, color="C1")
+        axes[2, col].plot(t, 1e3 * y, lw=0.2, color=PALETTE[1])
         axes[2, col].set_xlabel("time (s)")
     axes[0, 0].set_ylabel("u (mV), zoomed")
     axes[1, 0].set_ylabel("y (mV), zoomed")
     axes[2, 0].set_ylabel("y (mV), whole record")
     fig.tight_layout()
-    return fig
+    return describe(
+        fig,
+        f"Records side by side, one column each ({', '.join(records)}): input u and output y "
+        f"in mV over samples {zoom.start:,} to {zoom.stop:,}, then y over the whole record.",
+    )
 
 
 def plot_windows(u, y, win_sz: int, stp_sz: int, view: int = 4000, max_drawn: int = 25):
@@ -87,24 +101,28 @@ def plot_windows(u, y, win_sz: int, stp_sz: int, view: int = 4000, max_drawn: in
     fig, (ax_u, ax_y, ax_w) = plt.subplots(
         3, 1, figsize=(9, 5), sharex=True, gridspec_kw={"height_ratios": [1, 1, 2]}
     )
-    ax_u.plot(1e3 * u, lw=0.6, color="C0")
-    ax_y.plot(1e3 * y, lw=0.6, color="C1")
+    ax_u.plot(1e3 * u, lw=0.6, color=PALETTE[0])
+    ax_y.plot(1e3 * y, lw=0.6, color=PALETTE[1])
     ax_u.set_ylabel("u (mV)")
     ax_y.set_ylabel("y (mV)")
     for row, s in enumerate(starts):
-        color = f"C{row % 10}"
+        color = PALETTE[row % len(PALETTE)]
         ax_w.broken_barh([(s, win_sz)], (row - 0.4, 0.8), color=color, alpha=0.7)
     if len(starts):  # the first window, shaded over the signals
         for ax in (ax_u, ax_y):
-            ax.axvspan(starts[0], starts[0] + win_sz, color="C0", alpha=0.08, lw=0)
+            ax.axvspan(starts[0], starts[0] + win_sz, color=PALETTE[0], alpha=0.08, lw=0)
     ax_w.set(
         xlim=(0, view), ylim=(max(len(starts), 1) - 0.5, -0.5), xlabel="sample", ylabel="window"
     )
     ax_w.set_title(
-        f"the first {len(starts)} windows: win_sz={win_sz}, stp_sz={stp_sz}", fontsize=10
+        f"the first {len(starts)} windows: win_sz={win_sz}, stp_sz={stp_sz}", fontsize="medium"
     )
     fig.tight_layout()
-    return fig
+    return describe(
+        fig,
+        f"The first {view:,} samples of u and y (mV), and below them the first {len(starts)} "
+        f"windows as bars, one row each: {win_sz} samples long, one starting every {stp_sz}.",
+    )
 
 
 def plot_free_run(y, y_hat, fs: float | None = None, zoom: slice | None = None, title: str = ""):
@@ -117,14 +135,19 @@ def plot_free_run(y, y_hat, fs: float | None = None, zoom: slice | None = None, 
     fig, (ax, ax_e) = plt.subplots(
         2, 1, figsize=(9, 4), sharex=True, gridspec_kw={"height_ratios": [2, 1]}
     )
-    ax.plot(t, 1e3 * y[zoom], lw=1.2, label="measured y")
-    ax.plot(t, 1e3 * y_hat[zoom], "--", lw=1, label="free-run simulation")
+    ax.plot(t, 1e3 * y[zoom], label="measured y", **curve_style(0))
+    ax.plot(t, 1e3 * y_hat[zoom], label="free-run simulation", **curve_style(1, len(t)))
     ax.set(ylabel="y (mV)", title=title)
     ax.legend(loc="upper right")
-    ax_e.plot(t, 1e3 * (y_hat[zoom] - y[zoom]), lw=0.8, color="C3")
+    ax_e.plot(t, 1e3 * (y_hat[zoom] - y[zoom]), lw=0.8, color=PALETTE[3])
     ax_e.set(ylabel="error (mV)", xlabel="time (s)" if fs else "sample")
     fig.tight_layout()
-    return fig
+    err = 1e3 * np.sqrt(np.mean(np.square(y_hat[zoom] - y[zoom])))
+    return describe(
+        fig,
+        f"{title or 'Free run'}: measured output (solid) and free-run simulation (dashed, "
+        f"circles) in mV over {len(t):,} samples; below, their difference, RMSE {err:.2f} mV.",
+    )
 
 
 # -- the lab panel (notebook 05) -----------------------------------------------------------
@@ -145,20 +168,26 @@ def plot_lab_losses(
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=figsize, dpi=72)
+    fig = Figure(figsize=figsize)  # matplotlib's dpi: lecture_style and rcParams apply
     ax = fig.add_subplot()
     for i, (label, curve) in enumerate((earlier or {}).items()):
-        ax.plot(curve, lw=0.8, alpha=0.45, color=f"C{(i + 1) % 10}", label=label)
+        ax.plot(curve, lw=1, alpha=0.6, label=label, **curve_style(i + 1, len(curve)))
     if len(losses):
-        ax.plot(losses, lw=1.2, color="C0", label="this run")
+        ax.plot(losses, lw=2, label="this run", **curve_style(0))
     ax.set(xlabel="optimizer step", ylabel=ylabel, title=title)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if any(len(c) for c in [losses, *(earlier or {}).values()]):
         ax.set_yscale("log")
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize="small", loc="upper right")
     ax.grid(True, which="both", alpha=0.25)
     fig.tight_layout()
-    return fig
+    last = f", last {losses[-1]:.3g}" if len(losses) else ""
+    return describe(
+        fig,
+        f"Training loss per optimizer step, log scale: this run ({len(losses)} steps{last}, "
+        f"solid) and {len(earlier or {})} earlier runs ({', '.join(earlier or {}) or 'none'}).",
+        caption=False,  # redrawn live: the alt text only
+    )
 
 
 # -- state bleeding (notebook 06) ----------------------------------------------------------
@@ -167,13 +196,14 @@ def plot_error_by_position(curves: dict, first: int | None = None, ax=None, unit
     array; ``first`` shows only the first steps, where the starting state matters."""
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.2))
-    for label, err in curves.items():
+    for i, (label, err) in enumerate(curves.items()):
         err = np.asarray(err)[:first]
-        ax.plot(np.arange(len(err)), err, marker="." if len(err) <= 100 else None, label=label)
+        ax.plot(np.arange(len(err)), err, label=label, **curve_style(i, len(err)))
     ax.set(xlabel="step within the window", ylabel=f"RMSE{f' ({units})' if units else ''}")
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
     ax.legend()
+    describe(ax, f"RMSE against the step within the window, one line per run: {', '.join(curves)}.")
     return ax
 
 
@@ -192,7 +222,7 @@ def plot_sub_windows(win_sz: int = 500, sub_seq_len: int = 100, bs: int = 4, n_b
     axes = np.atleast_1d(axes)
     for b, ax in enumerate(axes):
         for k in range(n_sub):
-            color = f"C{k % 10}"
+            color = PALETTE[k % len(PALETTE)]
             for row in range(bs):
                 ax.add_patch(
                     plt.Rectangle(
@@ -204,12 +234,12 @@ def plot_sub_windows(win_sz: int = 500, sub_seq_len: int = 100, bs: int = 4, n_b
                 bs + 0.15,
                 f"step {b * n_sub + k + 1}",
                 ha="center",
-                fontsize=8,
+                fontsize="small",
             )
             if k:
                 ax.axvline(k * sub_seq_len, color="k", lw=1.2, ls="--")
-                ax.text(k * sub_seq_len, -0.45, "✂", ha="center", fontsize=11)
-        ax.text(0, -0.45, "reset", ha="left", fontsize=8, color="C3")
+                ax.text(k * sub_seq_len, -0.45, "✂", ha="center", fontsize="medium")
+        ax.text(0, -0.45, "reset", ha="left", fontsize="small", color=PALETTE[3])
         ax.set(
             xlim=(0, win_sz),
             ylim=(-0.7, bs + 0.6),
@@ -221,10 +251,16 @@ def plot_sub_windows(win_sz: int = 500, sub_seq_len: int = 100, bs: int = 4, n_b
     fig.suptitle(
         f"win_sz {win_sz} cut into sub-windows of {sub_seq_len}: one optimizer step each; "
         "✂ carry the state, detached",
-        fontsize=9,
+        fontsize="medium",
     )
     fig.tight_layout()
-    return fig
+    return describe(
+        fig,
+        f"{n_batches} batches of {bs} windows of {win_sz} steps, one row per window, each cut "
+        f"into {n_sub} sub-windows of {sub_seq_len} steps, numbered as optimizer steps 1 to "
+        f"{n_batches * n_sub}; the state is carried and detached between sub-windows and reset "
+        "at each new batch.",
+    )
 
 
 def plot_grad_norms(runs: dict, max_norm: float | None = None, ax=None):
@@ -232,11 +268,19 @@ def plot_grad_norms(runs: dict, max_norm: float | None = None, ax=None):
     per label -> list of norms, on a log axis; ``max_norm``: the clipping threshold."""
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 3.2))
-    for label, norms in runs.items():
-        ax.plot(np.arange(1, len(norms) + 1), norms, lw=0.7, label=label)
+    for i, (label, norms) in enumerate(runs.items()):
+        ax.plot(
+            np.arange(1, len(norms) + 1), norms, lw=1, label=label, **curve_style(i, len(norms))
+        )
     if max_norm is not None:
-        ax.axhline(max_norm, color="k", ls="--", lw=1, label=f"max_norm = {max_norm:g}")
+        ax.axhline(max_norm, color="k", ls=(0, (8, 3)), lw=1.5, label=f"max_norm = {max_norm:g}")
     ax.set(xlabel="optimizer step", ylabel="gradient norm (before clipping)", yscale="log")
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize="small")
+    threshold = f"; the clipping threshold {max_norm:g} as a long-dashed line" if max_norm else ""
+    describe(
+        ax,
+        f"Gradient norm before clipping at each optimizer step, log scale, for "
+        f"{', '.join(runs)}{threshold}.",
+    )
     return ax

@@ -23,6 +23,7 @@ from .learner import Learner
 from .losses import cross_entropy, fun_rmse, mae
 from .memory import ActMemCB, BudgetCB
 from .model import StatefulRNN
+from .style import curve_style, describe
 
 __all__ = ["RNNLearner"]
 
@@ -124,8 +125,10 @@ class RNNLearner(Learner):
         fig, axes = plt.subplots(len(u), 1, figsize=(8, 2.4 * len(u)), squeeze=False)
         t = np.arange(u.shape[1])
         for i, ax in enumerate(axes[:, 0]):
-            ax.plot(t, y[i, :, 0].numpy() * scale, label="target", lw=1.5)
-            ax.plot(t, pred[i, :, 0].cpu().numpy() * scale, "--", label="prediction", lw=1.2)
+            ax.plot(t, y[i, :, 0].numpy() * scale, label="target", **curve_style(0))
+            ax.plot(
+                t, pred[i, :, 0].cpu().numpy() * scale, label="prediction", **curve_style(1, len(t))
+            )
             for b in range(
                 self.bptt.loader_sub_seq_len or u.shape[1],
                 u.shape[1],
@@ -136,6 +139,11 @@ class RNNLearner(Learner):
         axes[-1, 0].set_xlabel("step within the window")
         axes[0, 0].legend(loc="upper right")
         fig.tight_layout()
+        describe(
+            fig,
+            f"Target (solid) and prediction (dashed, circles) over the first {len(u)} validation "
+            f"windows of {u.shape[1]} steps, one panel each; grey lines mark sub-window boundaries.",
+        )
         plt.show()
 
     def plot_losses(self) -> None:

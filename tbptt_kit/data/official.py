@@ -26,6 +26,7 @@ __all__ = [
     "MAX_DOWNLOAD_BYTES",
     "MAX_RECORD_BYTES",
     "OFFICIAL_SHA256",
+    "PLACED_FILES",
     "check_sha256",
     "check_size",
     "download_record",
@@ -33,6 +34,7 @@ __all__ = [
     "parse_record",
     "read_at_most",
     "read_file",
+    "read_placed",
     "record_in_zip",
 ]
 
@@ -92,6 +94,20 @@ def record_in_zip(zip_file: str | Path | BinaryIO, shown_as: str) -> tuple[str, 
         raise ValueError(f"{shown_as} is not a readable zip file ({err})") from err
     names = [member.filename for member in members]
     raise ValueError(f"{shown_as} holds no {' or '.join(OFFICIAL_SHA256)}; it holds {names}")
+
+
+# Files a lecturer may put in the data folder ($TBPTT_KIT_DATA) for a class without internet.
+PLACED_FILES = ("SilverboxFiles.zip", "SNLS80mV.csv", "SNLS80mV.mat")
+
+
+def read_placed(folder: Path) -> tuple[str, bytes, str] | None:
+    """(name, bytes, path) of the first of PLACED_FILES found in ``folder``, unchecked; None."""
+    for placed in (folder / name for name in PLACED_FILES):
+        if placed.is_file():
+            if placed.suffix == ".zip":
+                return (*record_in_zip(placed, str(placed)), str(placed))
+            return placed.name, read_file(placed), str(placed)
+    return None
 
 
 def read_file(path: Path) -> bytes:

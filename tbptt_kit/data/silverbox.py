@@ -26,10 +26,12 @@ from .cache import cache_dir, read_cached, write_cached
 from .hdf5 import remove_stale_temporaries
 from .official import (
     OFFICIAL_SHA256,
+    PLACED_FILES,
     check_sha256,
     download_record,
     parse_record,
     read_file,
+    read_placed,
     record_in_zip,
 )
 from .windows import DataLoaders, create_dls
@@ -52,6 +54,7 @@ __all__ = [
     "W2",
     "create_dls_silverbox",
     "load_silverbox",
+    "silverbox_on_disk",
     "silverbox_split",
     "simulate_silverbox",
 ]
@@ -188,8 +191,9 @@ def load_silverbox(
 
     source="simulated": simulate_silverbox(seed), generated once and cached.
     source="official": the measured record, from ``path`` if given (SilverboxFiles.zip,
-    SNLS80mV.csv or SNLS80mV.mat), else from the cache, else downloaded (``url`` first, then
-    OFFICIAL_URLS). The cache only ever holds a record whose SHA-256 matched.
+    SNLS80mV.csv or SNLS80mV.mat), else from the cache, else from one of PLACED_FILES put in
+    the cache folder by hand, else downloaded (``url`` first, then OFFICIAL_URLS). The cache
+    only ever holds a record whose SHA-256 matched.
     ``cache`` is the cache folder; None means cache_dir(). A cache file that does not match
     what was asked for is rebuilt, with a warning; where the folder cannot be written, the
     record is returned uncached, with a warning.
@@ -203,6 +207,8 @@ def load_silverbox(
     if path is not None:
         return _load_official_file(Path(path), file)
     record = _read_cache(file, {"source": "official", "version": OFFICIAL_VERSION})
+    if record is None and (placed := read_placed(folder)) is not None:  # a lecturer's copy
+        record = _verify_and_cache(*placed, file)
     if record is None:
         name, data, address = download_record([*([url] if url else []), *OFFICIAL_URLS])
         record = _verify_and_cache(name, data, address, file)
@@ -237,6 +243,14 @@ def _check_paths(**paths) -> None:
     for name, value in paths.items():
         if value is not None and not isinstance(value, (str, os.PathLike)):
             raise TypeError(f"{name} must be a str or Path, got {type(value).__name__} {value!r}")
+
+
+def silverbox_on_disk(cache: str | Path | None = None) -> str:
+    """ "official" when the measured record is in the data folder (``cache`` or cache_dir()),
+    cached or as one of PLACED_FILES, else "simulated". Never reads or downloads a record."""
+    folder = Path(cache) if cache is not None else cache_dir()
+    names = [f"silverbox_official_v{OFFICIAL_VERSION}.h5", *PLACED_FILES]
+    return "official" if any((folder / n).is_file() for n in names) else "simulated"
 
 
 def _check_seed(seed: int) -> None:

@@ -15,6 +15,7 @@ from .budget import (
     MemoryBudgetExceeded,
     available_memory,
     check_budget,
+    container_limit,
     predict_step_memory,
 )
 from .kernels import kernel_path, path_of
@@ -35,6 +36,7 @@ __all__ = [
     "SweepRow",
     "available_memory",
     "check_budget",
+    "container_limit",
     "estimate_memory",
     "format_bytes",
     "kernel_path",

@@ -27,6 +27,7 @@ __all__ = [
     "available_memory",
     "budget_of",
     "check_budget",
+    "container_limit",
     "default_budget",
     "largest_sub_seq_len",
     "n_parameters",
@@ -42,6 +43,18 @@ class MemoryBudgetExceeded(MemoryError):
 
 def _cgroup_available() -> int | None:
     """Bytes left under this container's memory limit (Binder, Docker), if it has one."""
+    found = _cgroup_limit_and_usage()
+    return None if found is None else max(found[0] - found[1], 0)
+
+
+def container_limit() -> int | None:
+    """This container's memory limit in bytes (Binder's, a JupyterHub's per-user limit), or
+    None when there is none: then the machine's RAM is the limit."""
+    found = _cgroup_limit_and_usage()
+    return None if found is None else found[0]
+
+
+def _cgroup_limit_and_usage() -> tuple[int, int] | None:
     for limit_file, usage_file in (
         ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # cgroup v2
         (
@@ -55,7 +68,7 @@ def _cgroup_available() -> int | None:
         except (OSError, ValueError):
             continue
         if limit.isdigit() and int(limit) < 2**60:  # "max" or a huge number: no limit
-            return max(int(limit) - usage, 0)
+            return int(limit), usage
     return None
 
 

@@ -66,6 +66,8 @@ def plot_memory_sweep(rows: list[SweepRow], ax=None, peak: bool = True):
     """
     import matplotlib.pyplot as plt
 
+    from ..style import curve_style, describe
+
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5))
     mib = 2**20
@@ -73,14 +75,16 @@ def plot_memory_sweep(rows: list[SweepRow], ax=None, peak: bool = True):
         pts = sorted((r for r in rows if r.sub_seq_len == sub), key=lambda r: r.win_sz)
         x = [r.win_sz for r in pts]
         label = "full BPTT" if sub is None else f"TBPTT, sub_seq_len={sub}"
-        color = f"C{i}"
-        ax.plot(x, [r.predicted / mib for r in pts], "-", color=color, label=f"{label}: predicted")
-        ax.plot(x, [r.measured / mib for r in pts], "o", color=color, label=f"{label}: measured")
+        style = curve_style(i)
+        color, marker = style["color"], "osD^v"[i % 5]  # each configuration its own marker
+        ax.plot(x, [r.predicted / mib for r in pts], color=color, ls=style["linestyle"],
+                label=f"{label}: predicted")  # fmt: skip
+        ax.plot(x, [r.measured / mib for r in pts], marker, color=color, label=f"{label}: measured")
         if peak and all(r.peak is not None for r in pts):
             ax.plot(
                 x,
                 [r.peak / mib for r in pts],
-                "o",
+                marker,
                 mfc="none",
                 color=color,
                 alpha=0.6,
@@ -94,5 +98,15 @@ def plot_memory_sweep(rows: list[SweepRow], ax=None, peak: bool = True):
     )
     ax.set_title("Full BPTT grows with the window; TBPTT stays flat")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize="small")
+    describe(
+        ax,
+        "Memory of one training step against the window length, log-log: predicted lines and "
+        "measured markers (hollow: peak) for "
+        + ", ".join(
+            "full BPTT" if s is None else f"TBPTT({s})"
+            for s in dict.fromkeys(r.sub_seq_len for r in rows)
+        )
+        + "; full BPTT rises with the window, TBPTT stays flat.",
+    )
     return ax

@@ -1,0 +1,124 @@
+"""Turn course notebooks into an nbgrader assignment, by rules, so it can be rebuilt after any
+edit of the notebooks.
+
+    .venv/bin/python tools/build_assignment.py                 # the notebooks in GRADED
+    .venv/bin/python tools/build_assignment.py 01_silverbox_and_windows.ipynb
+
+Writes grading/source/<ASSIGNMENT>/<notebook>.ipynb (git-ignored): nbgrader's "source"
+version, from which `nbgrader generate_assignment` (`make release`) makes the students' one.
+In each notebook, for exercise K:
+
+- the stub cell (the one that raises ``NotImplementedError("Exercise K``) becomes an
+  nbgrader solution cell: the worked solution's function body from notebooks/solutions/
+  NN_exK.py goes between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` (the release keeps
+  only the function's signature and ``raise NotImplementedError()``);
+- its self-check cell (``checks.check_...``, which prints the right answer) becomes an
+  autograded test cell: grading/tests/NN_exK.py, whose part below ``# --- hidden tests ---``
+  is hidden from students and restored when grading;
+- the "Stuck?" cells and the ``%load solutions/...`` cells are dropped.
+
+A notebook whose exercise has no graded test in grading/tests/ is refused: write one first.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS, TESTS = ROOT / "notebooks", ROOT / "grading" / "tests"
+ASSIGNMENT = "tbptt"
+GRADED = ["01_silverbox_and_windows.ipynb", "04_tbptt_and_stateful_models.ipynb"]
+POINTS = 2  # per exercise
+HIDDEN_MARK = "# --- hidden tests ---"
+STUB = re.compile(r'^(\s*)raise NotImplementedError\("Exercise (\d+)', re.M)
+
+
+def is_solution_loader(cell) -> bool:
+    return cell.cell_type == "code" and "%load solutions/" in cell.source
+
+
+def is_stuck_hint(cell) -> bool:
+    return cell.cell_type == "markdown" and cell.source.lstrip().startswith("Stuck?")
+
+
+def is_self_check(cell) -> bool:
+    return cell.cell_type == "code" and "checks.check_" in cell.source
+
+
+def nbgrader_meta(grade_id: str, solution: bool, grade: bool) -> dict:
+    meta = {"grade": grade, "grade_id": grade_id, "locked": grade, "schema_version": 3}
+    meta.update({"solution": solution, "task": False})
+    if grade:
+        meta["points"] = POINTS
+    return meta
+
+
+def solution_body(solution_file: Path, func_name: str) -> str:
+    """The body of ``func_name`` in the worked solution, as source lines."""
+    text = solution_file.read_text()
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.FunctionDef) and node.name == func_name:
+            lines = text.splitlines()[node.lineno : node.end_lineno]
+            return "\n".join(lines)
+    raise ValueError(f"{solution_file} defines no function {func_name}")
+
+
+def test_source(test_file: Path) -> str:
+    """The graded test, its hidden part between nbgrader's markers."""
+    visible, _, hidden = test_file.read_text().partition(HIDDEN_MARK)
+    if not hidden.strip():
+        raise ValueError(f"{test_file} has no hidden tests (after {HIDDEN_MARK!r})")
+    return (
+        f"{visible.rstrip()}\n### BEGIN HIDDEN TESTS\n{hidden.strip()}\n### END HIDDEN TESTS\n"
+    ).strip()
+
+
+def build(name: str, out_dir: Path) -> Path:
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    number = name[:2]
+    cells, stubs, n_checks = [], [], 0
+    for cell in nb.cells:
+        if is_solution_loader(cell) or is_stuck_hint(cell):
+            continue
+        if cell.cell_type == "code" and (match := STUB.search(cell.source)):
+            indent, k = match.group(1), match.group(2)
+            func = re.search(r"^def (\w+)\(", cell.source, re.M).group(1)
+            body = solution_body(NOTEBOOKS / "solutions" / f"{number}_ex{k}.py", func)
+            region = f"{indent}### BEGIN SOLUTION\n{body}\n{indent}### END SOLUTION"
+            start, end = match.start(), cell.source.index("\n", match.start())
+            cell.source = cell.source[:start] + region + cell.source[end:]
+            cell.metadata["nbgrader"] = nbgrader_meta(f"ex{number}_{k}_solution", True, False)
+            stubs.append(k)
+        elif is_self_check(cell):
+            k = stubs[n_checks] if n_checks < len(stubs) else None
+            if k is None:
+                raise ValueError(f"{name}: a self-check cell before its exercise's stub")
+            test_file = TESTS / f"{number}_ex{k}.py"
+            if not test_file.exists():
+                raise FileNotFoundError(f"{name}: exercise {k} has no graded test {test_file}")
+            cell.source = test_source(test_file)
+            cell.metadata["nbgrader"] = nbgrader_meta(f"ex{number}_{k}_tests", False, True)
+            n_checks += 1
+        cells.append(cell)
+    if n_checks != len(stubs):
+        raise ValueError(f"{name}: {len(stubs)} exercises but {n_checks} self-check cells")
+    nb.cells = cells
+    out = out_dir / ASSIGNMENT / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out)
+    return out
+
+
+def main(names: list[str]) -> None:
+    out_dir = ROOT / "grading" / "source"
+    for name in names or GRADED:
+        print(f"{build(Path(name).name, out_dir).relative_to(ROOT)}: nbgrader source written")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
