@@ -5,11 +5,14 @@ Every name a notebook uses is here, or in a submodule the notebook names
 ``ARCHITECTURE.md`` says which module does what.
 """
 
+from .artbp import Truncation
+from .bias import bias_variance, error_by_draws, window_gradient
 from .bptt import BPTT
 from .callbacks import GradClipCB, NonFiniteCB, ProgressCB, Recorder, SmokeCB, TrainingDiverged
 from .compare import compare
 from .data.batch import Batch, split_windows
 from .data.echo import create_dls_echo, echo_rmse
+from .data.influence import InfluenceModel, create_dls_influence
 from .data.silverbox import create_dls_silverbox, load_silverbox, simulate_silverbox
 from .data.streams import create_stream_dls
 from .data.text import Vocab, create_dls_text
@@ -21,6 +24,7 @@ from .losses import bits_per_char, cross_entropy, fun_rmse, mae
 from .memory import ActMemCB, BudgetCB, estimate_memory, measure_memory, resident_memory
 from .model import StatefulRNN, detach_state
 from .rnn_learner import RNNLearner
+from .rtrl import rtrl_gradient
 from .smoke import is_smoke
 from .table import Table
 from .threads import apply_thread_policy, thread_report
@@ -28,6 +32,13 @@ from .threads import apply_thread_policy, thread_report
 apply_thread_policy()  # torch's threads from the CPU quota, the affinity mask and the model size
 
 __all__ = [
+    "rtrl_gradient",
+    "create_dls_influence",
+    "InfluenceModel",
+    "window_gradient",
+    "error_by_draws",
+    "bias_variance",
+    "Truncation",
     "ActMemCB",
     "BPTT",
     "Batch",
