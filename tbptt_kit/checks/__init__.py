@@ -1,4 +1,4 @@
-"""Self-checks for the course's exercises, one module per notebook (``nb01`` ... ``nb08``).
+"""Self-checks for the course's exercises, one module per notebook (``nb01`` ... ``nb10``).
 
 Each check calls the student's function on cases whose answers the kit computes, and
 returns a verdict that names the misconception where it can. ``core.py`` has the pieces
@@ -6,7 +6,7 @@ all checks share. Notebooks call them as ``checks.check_...``. Each module's ``_
 names what it exports: the checks, the verdicts, and notebook 04's exercise setup.
 """
 
-from . import core, nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08
+from . import core, nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08, nb10
 from .core import *  # noqa: F403
 from .nb01 import *  # noqa: F403
 from .nb02 import *  # noqa: F403
