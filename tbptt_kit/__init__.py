@@ -6,7 +6,14 @@ Every name a notebook uses is here, or in a submodule the notebook names
 """
 
 from .artbp import Truncation
-from .bias import bias_variance, error_by_draws, window_gradient
+from .bias import (
+    bias_variance,
+    cosine,
+    error_by_draws,
+    fit_influence,
+    relative_error,
+    window_gradient,
+)
 from .bptt import BPTT
 from .callbacks import GradClipCB, NonFiniteCB, ProgressCB, Recorder, SmokeCB, TrainingDiverged
 from .compare import compare
@@ -24,7 +31,7 @@ from .losses import bits_per_char, cross_entropy, fun_rmse, mae
 from .memory import ActMemCB, BudgetCB, estimate_memory, measure_memory, resident_memory
 from .model import StatefulRNN, detach_state
 from .rnn_learner import RNNLearner
-from .rtrl import rtrl_gradient
+from .rtrl import influence_bytes, rtrl_gradient
 from .smoke import is_smoke
 from .table import Table
 from .threads import apply_thread_policy, thread_report
@@ -32,6 +39,10 @@ from .threads import apply_thread_policy, thread_report
 apply_thread_policy()  # torch's threads from the CPU quota, the affinity mask and the model size
 
 __all__ = [
+    "influence_bytes",
+    "relative_error",
+    "fit_influence",
+    "cosine",
     "rtrl_gradient",
     "create_dls_influence",
     "InfluenceModel",

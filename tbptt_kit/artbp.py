@@ -30,6 +30,8 @@ import torch
 
 from .model import detach_state
 
+__all__ = ["Truncation", "randomized_forward", "scale_grad"]
+
 
 @dataclass(frozen=True)
 class Truncation:

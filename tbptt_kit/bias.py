@@ -22,6 +22,15 @@ from .bptt import BPTT
 from .data.influence import InfluenceModel, create_dls_influence
 from .learner import Callback, Learner, learner_for
 
+__all__ = [
+    "bias_variance",
+    "cosine",
+    "error_by_draws",
+    "fit_influence",
+    "relative_error",
+    "window_gradient",
+]
+
 
 def window_gradient(model, u: torch.Tensor, y: torch.Tensor, bptt: BPTT) -> torch.Tensor:
     """The gradient of the loss sum((pred - y)²) / numel of the windows u (bs, T, n_u),
@@ -60,7 +69,7 @@ def bias_variance(model, u, y, bptts: dict, n_draws: tuple[int, ...] = (1, 4, 16
     exact = window_gradient(model, u, y, BPTT())
     rows = []
     for label, bptt in bptts.items():
-        n = max(n_draws) if bptt.mode == "randomized" else 1
+        n = max(n_draws) if bptt.truncation is not None else 1  # random: draw again
         draws = torch.stack([window_gradient(model, u, y, bptt) for _ in range(n)])
         var = float((draws - exact).pow(2).sum(1).mean() / exact.pow(2).sum())
         for m in n_draws:

@@ -21,6 +21,8 @@ import torch
 
 from .memory.units import format_bytes, parse_bytes
 
+__all__ = ["check_rtrl", "influence_bytes", "rtrl_gradient"]
+
 
 def influence_bytes(model, bs: int) -> int:
     """Bytes of RTRL's influence matrix (and of one step's ∂a/∂θ beside it): 2 x bs x H x n_θ."""

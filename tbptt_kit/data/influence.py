@@ -25,6 +25,8 @@ from torch import nn
 
 from .windows import DataLoaders, Normalizer, WindowDataset, WindowLoader, check_int
 
+__all__ = ["InfluenceModel", "create_dls_influence"]
+
 
 class InfluenceModel(nn.Module):
     """The chain above: u (bs, T, 1) is ignored, output (bs, T, 1) is s_1; one parameter θ."""
@@ -42,7 +44,7 @@ class InfluenceModel(nn.Module):
         b = torch.cat([torch.ones(n_plus), -torch.ones(n_units - n_plus)])
         self.register_buffer("a", a)
         self.register_buffer("b", b)
-        self.n_units, self.stateful = n_units, True
+        self.n_units = n_units
         self.hidden_state = self.past_u = None
         self.steps_run = 0  # steps computed by forward passes so far: the cost of a mode
 
