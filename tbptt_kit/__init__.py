@@ -5,12 +5,22 @@ Every name a notebook uses is here, or in a submodule the notebook names
 ``ARCHITECTURE.md`` says which module does what.
 """
 
+from .artbp import Truncation
+from .bias import (
+    bias_variance,
+    cosine,
+    error_by_draws,
+    fit_influence,
+    relative_error,
+    window_gradient,
+)
 from .bptt import BPTT
 from .callbacks import GradClipCB, NonFiniteCB, ProgressCB, Recorder, SmokeCB, TrainingDiverged
 from .compare import compare
 from .data.batch import Batch, split_windows
 from .data.cache import cache_dir
 from .data.echo import create_dls_echo, echo_rmse
+from .data.influence import InfluenceModel, create_dls_influence
 from .data.silverbox import (
     create_dls_silverbox,
     load_silverbox,
@@ -27,6 +37,7 @@ from .losses import bits_per_char, cross_entropy, fun_rmse, mae
 from .memory import ActMemCB, BudgetCB, estimate_memory, measure_memory, resident_memory
 from .model import StatefulRNN, detach_state
 from .rnn_learner import RNNLearner
+from .rtrl import influence_bytes, rtrl_gradient
 from .smoke import is_smoke
 from .style import lecture_style
 from .table import Table
@@ -35,6 +46,17 @@ from .threads import apply_thread_policy, thread_report
 apply_thread_policy()  # torch's threads from the CPU quota, the affinity mask and the model size
 
 __all__ = [
+    "influence_bytes",
+    "relative_error",
+    "fit_influence",
+    "cosine",
+    "rtrl_gradient",
+    "create_dls_influence",
+    "InfluenceModel",
+    "window_gradient",
+    "error_by_draws",
+    "bias_variance",
+    "Truncation",
     "ActMemCB",
     "BPTT",
     "Batch",

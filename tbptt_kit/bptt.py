@@ -13,10 +13,12 @@ Two lengths name everything (the literature's k1 and k2):
     truncated      sub-windows of k1      from the carried, detached state  k1 (or k2) steps back
     checkpointed   whole windows          the window in chunks of k1,       the window's start:
                                           recomputed during backward        full BPTT's gradient
+    randomized     sub-windows of k1      again from the last random cut,   back to a random cut;
+                   (ARTBP, ``artbp.py``)  uncut steps' gradient rescaled    on average full BPTT's
 
 This module is the one place that branches on the mode. Statefulness is the mode's: full
 and checkpointed BPTT run every (sub-)batch from a zero state and leave the model's carried
-state alone; truncated BPTT continues from it and detaches it (``_carried``), whatever the
+state alone; truncated (and randomized) BPTT continues from it and detaches it (``_carried``; ``artbp.py``), whatever the
 model's own ``stateful`` switch says (that switch is only for calling the model directly).
 
 A new mode is a new row here: a name in ``MODES``, its checks in ``BPTT.__post_init__``,
@@ -32,12 +34,13 @@ from dataclasses import dataclass
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from .artbp import Truncation, randomized_forward
 from .data.windows import check_int, check_sub_seq_len
 from .model import detach_state
 
 __all__ = ["BPTT", "MODES"]
 
-MODES = ("full", "truncated", "checkpointed")
+MODES = ("full", "truncated", "checkpointed", "randomized")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class BPTT:
     mode: str = "full"
     sub_seq_len: int | None = None  # k1: the sub-window (truncated) or chunk (checkpointed)
     bptt_len: int | None = None  # k2: truncated only; None means k2 = k1
+    truncation: Truncation | None = None  # randomized only: how the cuts are drawn
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -61,6 +65,13 @@ class BPTT:
         if self.sub_seq_len is None:
             raise ValueError(f"bptt={self.mode!r} needs sub_seq_len (k1), got None.")
         check_int("sub_seq_len", self.sub_seq_len)
+        if (self.mode == "randomized") != (self.truncation is not None):
+            raise ValueError(
+                f"truncation={self.truncation!r} goes with bptt='randomized' only, and it needs "
+                f"one, e.g. truncation=Truncation(mean_len=16); got bptt={self.mode!r}."
+            )
+        if self.truncation is not None and not isinstance(self.truncation, Truncation):
+            raise TypeError(f"truncation must be a Truncation, got {self.truncation!r}.")
         if self.bptt_len is not None:
             self._check_bptt_len()
 
@@ -77,11 +88,11 @@ class BPTT:
             )
 
     @classmethod
-    def of(cls, sub_seq_len=None, bptt: str | None = None, bptt_len=None) -> BPTT:
+    def of(cls, sub_seq_len=None, bptt: str | None = None, bptt_len=None, truncation=None) -> BPTT:
         """The mode ``RNNLearner``'s arguments name: without ``bptt``, "truncated" when
         ``sub_seq_len`` is given, else "full"."""
         mode = bptt or ("full" if sub_seq_len is None else "truncated")
-        return cls(mode, sub_seq_len, bptt_len)
+        return cls(mode, sub_seq_len, bptt_len, truncation)
 
     @classmethod
     def for_window(cls, win_sz: int, sub_seq_len: int) -> BPTT:
@@ -92,23 +103,29 @@ class BPTT:
     @property
     def stateful(self) -> bool:
         """Does the model carry its state from one (sub-)batch to the next?"""
-        return self.mode == "truncated"
+        return self.mode in ("truncated", "randomized")
 
     @property
     def loader_sub_seq_len(self) -> int | None:
         """What the loaders must hand out: sub-windows of this length, or None (whole windows)."""
-        return self.sub_seq_len if self.mode == "truncated" else None
+        return self.sub_seq_len if self.stateful else None
 
     def graph_len(self, win_sz: int) -> int:
         """Steps of one optimizer step's graph (what its activations grow with): the
-        window (full), k1 (truncated), k2 (TBPTT(k1, k2)), a chunk of k1 (checkpointed)."""
+        window (full), k1 (truncated), k2 (TBPTT(k1, k2)), a chunk of k1 (checkpointed);
+        randomized: random, k1 + the mean truncation length on average."""
         if self.mode == "full":
             return win_sz
+        if self.truncation is not None:
+            return min(self.sub_seq_len + round(self.truncation.mean), win_sz)
         return min(self.bptt_len or self.sub_seq_len, win_sz)
 
     @property
     def label(self) -> str:
-        """'full', 'truncated(100)', 'TBPTT(50, 100)' or 'checkpointed(100)'."""
+        """'full', 'truncated(100)', 'TBPTT(50, 100)', 'checkpointed(100)' or
+        'ARTBP(100, geometric, mean 16)'."""
+        if self.truncation is not None:
+            return f"ARTBP({self.sub_seq_len}, {self.truncation.label()})"
         if self.bptt_len is not None:
             return f"TBPTT({self.sub_seq_len}, {self.bptt_len})"
         return self.mode if self.sub_seq_len is None else f"{self.mode}({self.sub_seq_len})"
@@ -117,12 +134,14 @@ class BPTT:
         """Raise a ValueError unless ``dls`` hand out what this mode runs on."""
         if dls.win_sz is not None:
             check_sub_seq_len(dls.win_sz, self.sub_seq_len)
+        if self.truncation is not None:
+            self.truncation.check(dls.win_sz)
         want, got = self.loader_sub_seq_len, dls.sub_seq_len
         if getattr(dls, "layout", "windows") == "streams":
-            if self.mode != "truncated" or self.bptt_len is not None or want != got:
+            if not self.stateful or self.bptt_len is not None or want != got:
                 raise ValueError(
-                    f"stream loaders (sub_seq_len={got}) train with bptt='truncated' and "
-                    f"sub_seq_len={got} only, got {self.label}."
+                    f"stream loaders (sub_seq_len={got}) train with bptt='truncated' or "
+                    f"'randomized' and sub_seq_len={got} only, got {self.label}."
                 )
             return
         if want != got:
@@ -140,6 +159,8 @@ class BPTT:
         back as this mode lets the gradient reach."""
         if self.mode == "checkpointed":
             return _checkpointed(model, u, self.sub_seq_len)
+        if self.mode == "randomized":
+            return randomized_forward(model, u, self.truncation)
         if self.bptt_len is not None:
             return _k1_k2(model, u, self.bptt_len)
         if self.mode == "full":

@@ -29,7 +29,7 @@ __all__ = ["bptt_of", "compare", "config_name", "epochs_for_equal_steps"]
 
 def bptt_of(config: dict) -> BPTT:
     """The ``BPTT`` a configuration names with RNNLearner's arguments."""
-    return BPTT.of(*(config.get(k) for k in ("sub_seq_len", "bptt", "bptt_len")))
+    return BPTT.of(*(config.get(k) for k in ("sub_seq_len", "bptt", "bptt_len", "truncation")))
 
 
 def config_name(config: dict) -> str:

@@ -95,6 +95,7 @@ class StatefulRNN(nn.Module):
             self.register_buffer(name, torch.as_tensor(stat, dtype=torch.float32).reshape(size))
         self.hidden_state = None  # the state the next call starts from; None: zeros
         self.past_u = None  # TBPTT(k1, k2) only: the last k2 - k1 inputs (see bptt.py)
+        self.past_resets = None  # ARTBP only: [(step of past_u, rows reset there)] (artbp.py)
 
     def forward_from(self, u: torch.Tensor, hidden_state=None):
         """Run from a given state; returns (y, final_state), graph attached. No side effects."""
@@ -115,8 +116,11 @@ class StatefulRNN(nn.Module):
     def reset_state(self, rows: torch.Tensor | None = None) -> None:
         """Forget the past: all rows (``rows=None``), or only the rows where the bool
         tensor ``rows`` (bs,) is True; those start the next call from zeros."""
+        if rows is not None and self.past_resets is not None:  # ARTBP runs past_u again:
+            self.past_resets.append((self.past_u.shape[1], rows))  # zero the rows there
+            return
         if rows is None or self.hidden_state is None:
-            self.hidden_state = self.past_u = None
+            self.hidden_state = self.past_u = self.past_resets = None
             return
         if self.past_u is not None:
             raise ValueError("reset_state(rows=...) does not apply to TBPTT(k1, k2).")

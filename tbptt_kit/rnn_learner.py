@@ -37,6 +37,8 @@ class RNNLearner(Learner):
       TBPTT(k1, k2), the gradient reaches k2 steps back (``tbptt_kit.bptt``).
     - "checkpointed": full BPTT's gradient, with activation checkpointing over chunks of
       ``sub_seq_len``; the loaders hand out whole windows.
+    - "randomized": ARTBP, sub-windows of ``sub_seq_len`` with cuts drawn at random as
+      ``truncation`` says (``Truncation(mean_len=16)``); on average full BPTT's gradient.
 
     Callbacks always on: ``TbpttResetCB`` (as on every ``Learner``), ``Recorder`` (as ``.recorder``), ``NonFiniteCB``,
     ``SmokeCB``. Optional: ``progress`` (the live table), ``act_mem`` (the act_mem column),
@@ -63,12 +65,15 @@ class RNNLearner(Learner):
         progress: bool = True,
         bptt: str | None = None,
         bptt_len: int | None = None,
+        truncation=None,
         act_mem: bool = True,
         max_memory=None,
         clip_grad: float | None = None,
         vocab_size: int | None = None,
     ):
-        mode = BPTT.of(sub_seq_len, bptt, bptt_len)  # the loaders are checked by Learner
+        mode = BPTT.of(
+            sub_seq_len, bptt, bptt_len, truncation
+        )  # the loaders are checked by Learner
         vocab_size, loss_func = _text_or_signals(dls, vocab_size, loss_func)
         if seed is not None:
             torch.manual_seed(seed)

@@ -239,6 +239,8 @@ CHECKS = {
     "largest_window": lambda f: checks.check_largest_window(f),
     "largest_full_window": lambda f: checks.check_largest_full_window(f),
     "steps_per_lab_epoch": lambda f: checks.check_steps_per_lab_epoch(f),
+    "compensation_factors": lambda f: checks.check_compensation_factors(f),
+    "shortest_safe_truncation": lambda f: checks.check_shortest_safe_truncation(f),
 }
 
 
