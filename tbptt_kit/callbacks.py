@@ -17,9 +17,10 @@ import time
 import matplotlib.pyplot as plt
 import torch
 
-from .learner import Callback, check_positive
+from .learner import Callback
 from .progress import ProgressTable, format_time
 from .smoke import smoke_epochs
+from .validation import check_positive
 
 __all__ = ["GradClipCB", "NonFiniteCB", "ProgressCB", "Recorder", "SmokeCB", "TrainingDiverged"]
 
