@@ -92,7 +92,8 @@ def save_model(learn, path) -> Path:
 def read_saved(path) -> dict:
     """{"settings": dict or None, "model": state dict} from a file written by ``save_model``
     (or an older kit's save, or a plain state dict). ValueError naming the path for a file
-    that is empty, damaged, not weights, or holds objects that would need running code."""
+    that is empty, damaged or not weights; pickle.UnpicklingError for one that holds objects
+    loading would have to run code for."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: no such file: {path}")
@@ -105,8 +106,8 @@ def read_saved(path) -> dict:
         )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise ValueError(
+    except pickle.UnpicklingError as err:  # the kit's message, the same type
+        raise pickle.UnpicklingError(
             f"{path} holds more than weights; refused, because loading it would unpickle "
             f"arbitrary objects (weights_only=True): {str(err).splitlines()[0]}"
         ) from err
