@@ -25,3 +25,21 @@ def pytest_collection_modifyitems(session, config, items):
         if ref is not None and ref["source"] == cell.source:
             cell.outputs = [nbformat.from_dict(o) for o in ref["outputs"]]
             cell.execution_count = 1
+
+
+# Hypothesis (tests/test_validation_properties.py): a fixed budget of examples, derandomised,
+# so that `make test` runs the same examples in the same time on every machine. More:
+# HYPOTHESIS_PROFILE=thorough .venv/bin/pytest tests/test_validation_properties.py
+try:
+    import os
+
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile(
+        "kit", max_examples=25, derandomize=True, deadline=None, print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )  # fmt: skip
+    settings.register_profile("thorough", max_examples=500, deadline=None)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "kit"))
+except ImportError:  # the test extra is not installed: no property tests to run
+    pass

@@ -35,8 +35,8 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from .artbp import Truncation, randomized_forward
-from .data.windows import check_int, check_sub_seq_len
 from .model import detach_state
+from .validation import check_int, check_sub_seq_len
 
 __all__ = ["BPTT", "MODES"]
 
@@ -79,8 +79,7 @@ class BPTT:
         """k2: truncated only, an int >= k1."""
         if self.mode != "truncated":
             raise ValueError(f"bptt_len={self.bptt_len} needs bptt='truncated'.")
-        if isinstance(self.bptt_len, bool) or not isinstance(self.bptt_len, int):
-            raise TypeError(f"bptt_len must be an int >= sub_seq_len, got {self.bptt_len!r}.")
+        check_int("bptt_len", self.bptt_len)
         if self.bptt_len < self.sub_seq_len:
             raise ValueError(
                 f"bptt_len={self.bptt_len} must be an int >= sub_seq_len="

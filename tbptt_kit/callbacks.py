@@ -17,10 +17,11 @@ import time
 import matplotlib.pyplot as plt
 import torch
 
-from .learner import Callback, check_positive
+from .learner import Callback
 from .progress import ProgressTable, format_time
 from .smoke import smoke_epochs
 from .style import curve_style, describe
+from .validation import check_positive
 
 __all__ = ["GradClipCB", "NonFiniteCB", "ProgressCB", "Recorder", "SmokeCB", "TrainingDiverged"]
 

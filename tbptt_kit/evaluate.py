@@ -19,8 +19,8 @@ import torch
 
 from .data.silverbox import N_INIT
 from .data.text import Vocab
-from .data.windows import check_int
 from .model import detach_state
+from .validation import as_signal, check_channels, check_int, check_number, check_same_length
 
 __all__ = [
     "as_record_tensor",
@@ -55,6 +55,8 @@ def initial_state(model, u_init, y_init, n_iter: int = 100, lr: float = 0.05):
     over u_init from that state, reproduces y_init (mean squared error). Cost: n_iter
     forward and backward passes over n steps.
     """
+    n_iter, lr = check_int("n_iter", n_iter), check_number("lr", lr, 0, low_open=True)
+    u_init, y_init = check_pair(model, u_init, y_init)
     device = next(model.parameters()).device
     u, y = as_record_tensor(u_init, device), as_record_tensor(y_init, device)
     shape = (model.num_layers, 1, model.hidden_size)
@@ -88,8 +90,9 @@ def simulate(model, record, n_init: int = N_INIT) -> np.ndarray:
     Either way the model sees only u after that.
     """
     u, y = record if isinstance(record, tuple) else (record, None)
-    if isinstance(n_init, bool) or not isinstance(n_init, int) or n_init < 0:
-        raise ValueError(f"n_init must be an int >= 0, got {n_init!r}.")
+    n_init = check_int("n_init", n_init, minimum=0)
+    if y is not None:
+        u, y = check_pair(model, u, y)
     device = next(model.parameters()).device
     u_t = as_record_tensor(u, device)
     if u_t.shape[2] != model.u_mean.shape[0]:
@@ -108,6 +111,16 @@ def simulate(model, record, n_init: int = N_INIT) -> np.ndarray:
     return y_hat[0].cpu().numpy()
 
 
+def check_pair(model, u, y) -> tuple[np.ndarray, np.ndarray]:
+    """A record's (u (T, n_u), y (T, n_y)) checked against each other and the model: the same
+    length, y with the model's output channels. No broadcasting, no trimming."""
+    u, y = as_signal(u, "the record's u"), as_signal(y, "the record's y")
+    check_same_length("the record's u", len(u), "its y", len(y))
+    if hasattr(model, "y_mean"):
+        check_channels("the record's y", y.shape[1], len(model.y_mean), "the model's output")
+    return u, y
+
+
 def free_run_rmse(model, records: dict, n_init: int = N_INIT, units=("", 1.0)) -> dict[str, float]:
     """Free-run RMSE on each record, name -> (u, y), scored on y[n_init:] and shown in
     ``units`` (name, factor): e.g. ("mV", 1000) for volts shown in millivolts."""
@@ -115,7 +128,7 @@ def free_run_rmse(model, records: dict, n_init: int = N_INIT, units=("", 1.0)) -
         raise ValueError("free_run_rmse needs at least one record, got none (no test records?).")
     scores = {}
     for name, (u, y) in records.items():
-        y = np.asarray(y, dtype=np.float32).reshape(len(y), -1)  # (T, n_y): no broadcasting
+        u, y = check_pair(model, u, y)  # (T, n_y): no broadcasting
         y_hat = simulate(model, (u, y), n_init)
         scores[name] = float(np.sqrt(np.mean((y_hat[n_init:] - y[n_init:]) ** 2)) * units[1])
     return scores
@@ -128,6 +141,11 @@ def error_by_position(learn, dl=None) -> np.ndarray:
     With ``TbpttResetCB`` every window starts from a zero state; without it, each row of a
     batch starts from the state the same row of the previous batch left: another window's.
     """
+    if getattr(dl or learn.dls.valid, "layout", "windows") != "windows":
+        raise ValueError(
+            "error_by_position scores windows by step; stream loaders have none (their padded "
+            "steps are not samples): use a window loader (create_dls), or score(...) for streams."
+        )
     pred, targ = learn.predict(dl, whole_windows=True)
     return (pred - targ).pow(2).mean(dim=(0, 2)).sqrt().cpu().numpy()
 
@@ -145,12 +163,7 @@ def sample_text(
     The model's state is reset again afterwards; its train/eval mode is restored.
     """
     check_int("n_chars", n_chars, minimum=0)
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
-        raise TypeError(f"temperature must be a number >= 0, got {temperature!r}.")
-    if temperature < 0:
-        raise ValueError(
-            f"temperature must be >= 0 (0: the likeliest character), got {temperature}."
-        )
+    temperature = check_number("temperature", temperature, 0)  # 0: the likeliest character
     if not prompt:
         raise ValueError("prompt is empty: give at least one character to start from.")
     x = torch.from_numpy(vocab.encode(prompt))[None]  # (1, len(prompt))
@@ -167,7 +180,8 @@ def sample_text(
             if temperature == 0:
                 nxt = logits.argmax()
             else:
-                probs = torch.softmax(logits / temperature, dim=-1)
+                scaled = (logits.double() - logits.max()) / temperature  # <= 0: no overflow
+                probs = torch.softmax(scaled, dim=-1)
                 nxt = torch.multinomial(probs, 1, generator=generator)[0]
             out.append(int(nxt))
             x = nxt.view(1, 1)

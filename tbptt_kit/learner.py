@@ -24,6 +24,8 @@ from .bptt import BPTT
 from .data.batch import split_windows
 from .data.windows import DataLoaders, Normalizer, WindowDataset, WindowLoader
 from .losses import mae
+from .saving import load_model, save_model
+from .validation import check_int, check_number, check_positive
 
 __all__ = [
     "Callback",
@@ -78,14 +80,6 @@ class TbpttResetCB(Callback):
             learn.model.reset_state(rows=reset)
 
 
-def check_positive(name: str, value, kind=(int, float)) -> None:
-    """Raise a TypeError unless ``value`` is a number of ``kind``, a ValueError unless > 0."""
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise TypeError(f"{name} must be a positive number, got {value!r}.")
-    if not value > 0 or not math.isfinite(value):
-        raise ValueError(f"{name} must be > 0 and finite, got {value}.")
-
-
 # -- the learner --------------------------------------------------------------------------
 class Learner:
     """Trains ``model`` on ``dls`` as ``bptt`` says: one optimizer step per (sub-)batch.
@@ -109,8 +103,7 @@ class Learner:
         self.bptt = bptt or BPTT()
         self.bptt.check_loaders(dls)
         first_len = dls.sub_seq_len or dls.win_sz
-        if isinstance(n_skip, bool) or not isinstance(n_skip, int) or n_skip < 0:
-            raise ValueError(f"n_skip must be an int >= 0, got {n_skip!r}.")
+        n_skip = check_int("n_skip", n_skip, minimum=0)
         if n_skip >= first_len:
             raise ValueError(
                 f"n_skip={n_skip} leaves nothing of the first (sub-)window of {first_len} steps: "
@@ -122,7 +115,7 @@ class Learner:
         if not any(isinstance(cb, TbpttResetCB) for cb in self.cbs):
             self.cbs.append(TbpttResetCB())  # the state is reset where the loaders say
         if seed is not None:
-            dls.train.generator.manual_seed(seed)
+            dls.train.generator.manual_seed(check_int("seed", seed, minimum=0))
 
     def add_cb(self, cb: Callback) -> Learner:
         self.cbs.append(cb)
@@ -178,9 +171,9 @@ class Learner:
 
         make_sched(opt, total_steps) -> a torch LR scheduler, stepped after every optimizer step.
         """
-        check_positive("n_epoch", n_epoch, int)
-        check_positive("lr", lr)
+        n_epoch, lr = check_int("n_epoch", n_epoch), check_number("lr", lr, 0, low_open=True)
         self.n_epoch, self.lr, self.steps_per_epoch = n_epoch, lr, len(self.dls.train)
+        self.model.zero_grad(set_to_none=True)  # nothing left over from an earlier run
         try:
             self("before_fit")  # may refuse (the budget guard) or shorten (smoke mode)
             self.opt = self.opt_func(self.model.parameters(), lr=lr)
@@ -196,16 +189,18 @@ class Learner:
         finally:  # also after Ctrl-C: out of training mode, every callback cleaned up
             self.training = False
             self.model.eval()
+            self.model.zero_grad(set_to_none=True)  # a failed step's gradients go, too
             self("after_fit")
 
     def fit_flat_cos(self, n_epoch: int, lr: float = 3e-3, pct_start: float = 0.75) -> None:
         """Constant LR for the first ``pct_start`` of the steps, then a cosine down to zero."""
-        if not 0 <= pct_start <= 1:
-            raise ValueError(f"pct_start must be in [0, 1], got {pct_start}.")
+        pct_start = check_number("pct_start", pct_start, 0, 1)
         self.fit(n_epoch, lr, lambda opt, total: flat_cos(opt, total, pct_start))
 
     def fit_one_cycle(self, n_epoch: int, lr: float = 3e-3, pct_start: float = 0.25) -> None:
         """Warm up to ``lr``, then anneal: torch's OneCycleLR, stepped once per (sub-)batch."""
+        pct_start = check_number("pct_start", pct_start, 0, 1, low_open=True, high_open=True)
+        lr = check_number("lr", lr, 0, low_open=True)
         self.fit(
             n_epoch,
             lr,
@@ -272,18 +267,15 @@ class Learner:
                 p.grad = g
         return torch.cat(preds, dim=1)
 
-    # -- save and load: state dicts only --
+    # -- save and load: weights and the settings they belong to (``saving.py``) --
     def save(self, path) -> Path:
-        """Write the model's weights and buffers (a state dict) to ``path``; returns it."""
-        path = Path(path)
-        torch.save({"model": self.model.state_dict(), "bptt": self.bptt.label}, path)
-        return path
+        """Write the model's weights and settings to ``path`` atomically; returns it."""
+        return save_model(self, path)
 
     def load(self, path) -> Learner:
-        """Read weights written by ``save`` (never unpickles arbitrary objects)."""
-        state = torch.load(Path(path), map_location="cpu", weights_only=True)
-        self.model.load_state_dict(state["model"])
-        self.model.reset_state()
+        """Read weights written by ``save`` into this learner's model, after checking that
+        they fit it (never unpickles arbitrary objects)."""
+        load_model(self, path)
         return self
 
 

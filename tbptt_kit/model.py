@@ -15,7 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .data.windows import Normalizer, check_int
+from .data.windows import Normalizer
+from .validation import check_int
 
 __all__ = ["RNN_TYPES", "StatefulRNN", "detach_state"]
 
@@ -73,11 +74,13 @@ class StatefulRNN(nn.Module):
             raise ValueError(
                 f"rnn_type={rnn_type!r} is unknown: choose one of {sorted(RNN_TYPES)}."
             )
-        for name, value in (("n_u", n_u), ("n_y", n_y), ("hidden_size", hidden_size)):
-            check_int(name, value)
-        check_int("num_layers", num_layers)
+        n_u, n_y = check_int("n_u", n_u), check_int("n_y", n_y)
+        hidden_size, num_layers = (
+            check_int("hidden_size", hidden_size),
+            check_int("num_layers", num_layers),
+        )
         if vocab_size is not None:
-            check_int("vocab_size", vocab_size, minimum=2)
+            vocab_size = check_int("vocab_size", vocab_size, minimum=2)
             n_u = n_y = vocab_size
         self.rnn_type, self.hidden_size, self.num_layers = rnn_type, hidden_size, num_layers
         self.stateful, self.vocab_size = stateful, vocab_size

@@ -23,7 +23,9 @@ from .learner import Learner
 from .losses import cross_entropy, fun_rmse, mae
 from .memory import ActMemCB, BudgetCB
 from .model import StatefulRNN
+from .saving import read_saved
 from .style import curve_style, describe
+from .validation import check_int
 
 __all__ = ["RNNLearner"]
 
@@ -95,6 +97,19 @@ class RNNLearner(Learner):
             seed=seed,
         )
 
+    @classmethod
+    def from_file(cls, path, dls: DataLoaders, **kwargs) -> RNNLearner:
+        """A learner built like the one that saved ``path`` (RNN type, sizes, layers, BPTT
+        mode), on ``dls``, with the saved weights loaded. kwargs: other RNNLearner arguments."""
+        settings = read_saved(path)["settings"]
+        if settings is None:
+            raise ValueError(
+                f"{path} holds weights without the kit's settings (a plain state dict): build "
+                f"the RNNLearner yourself, then call .load(path)."
+            )
+        names = ("rnn_type", "hidden_size", "num_layers", "bptt", "sub_seq_len", "bptt_len")
+        return cls(dls, **({k: settings[k] for k in names if k in settings} | kwargs)).load(path)
+
     # -- scoring the benchmark's way (``tbptt_kit.evaluate``) --
     def simulate(self, record, n_init: int = N_INIT) -> np.ndarray:
         """Free-run a whole record (u, or (u, y) to set the initial state) -> y (T, n_y)."""
@@ -118,8 +133,7 @@ class RNNLearner(Learner):
     @torch.no_grad()
     def show_results(self, max_n: int = 2) -> None:
         """Target against prediction for the first ``max_n`` validation windows."""
-        if isinstance(max_n, bool) or not isinstance(max_n, int) or max_n < 1:
-            raise ValueError(f"max_n must be an int >= 1 (windows to show), got {max_n!r}.")
+        max_n = check_int("max_n", max_n)  # windows to show
         if self.dls.layout != "windows":
             raise ValueError("show_results draws windows; stream loaders have none: use simulate.")
         ds = self.dls.valid.ds

@@ -32,6 +32,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -158,25 +159,32 @@ def torch_default_threads() -> int:
     return min(env, cores) if env else cores
 
 
+def max_threads() -> int:
+    """The most threads the kit sets: 4 per core of this machine. More only oversubscribe,
+    and a huge count (10**9) would kill the process in its first matrix product."""
+    return 4 * (os.cpu_count() or 1)
+
+
 def parse_env(value: str) -> int | None:
     """TBPTT_KIT_THREADS's value as a thread count; None for "auto" or ""."""
     text = value.strip().lower()
     if text in ("", "auto"):
         return None
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdecimal()) or not 1 <= int(text) <= max_threads():
         raise ValueError(
-            f"{ENV_VAR}={value!r} is not valid: use a whole number of threads >= 1 "
-            f"(e.g. {ENV_VAR}=1) or 'auto' to let the kit choose."
+            f"{ENV_VAR}={value!r} is not valid: use a whole number of threads from 1 to "
+            f"{max_threads()} (4 per core here; e.g. {ENV_VAR}=1) or 'auto' to let the kit choose."
         )
     return int(text)
 
 
 def _check_n(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"n must be a whole number of threads >= 1 or None, got {n!r}")
-    if n < 1:
-        raise ValueError(f"n must be a whole number of threads >= 1 or None, got {n}")
-    return n
+    valid = f"a whole number of threads from 1 to {max_threads()} (4 per core here) or None"
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"n must be {valid}, got {n!r}")
+    if not 1 <= n <= max_threads():
+        raise ValueError(f"n must be {valid}, got {n}")
+    return int(n)
 
 
 # --- the choice ---------------------------------------------------------------------------

@@ -238,7 +238,7 @@ class Interrupt(Callback):
     def fire(self, learn, event):
         if event == self.event and learn.training and learn.step_in_epoch == 3 and not self.fired:
             self.fired = True
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt(f"interrupted at {event}")
 
     def before_batch(self, learn):
         self.fire(learn, "before_batch")  # before the forward pass
@@ -256,7 +256,7 @@ class InterruptedAdam(torch.optim.Adam):
     def step(self, closure=None):
         self.calls = getattr(self, "calls", 0) + 1
         if self.calls == 4:
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt("interrupted in the optimizer step")
         return super().step(closure)
 
 
@@ -268,7 +268,7 @@ def test_an_interrupted_fit_leaves_the_learner_as_a_finished_one(where):
         learn.opt_func = lambda params, lr: InterruptedAdam(list(params), lr=lr)
     else:
         learn.add_cb(Interrupt(where))
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="interrupted (at|in the optimizer)"):
         learn.fit(2)
     assert not learn.training and not learn.model.training
     memory_after = measure_memory(learn, peak=False).activation_bytes

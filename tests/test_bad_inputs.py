@@ -89,12 +89,12 @@ def test_n_skip_longer_than_the_first_sub_window(record):
 @pytest.mark.parametrize(
     "kw, error, pattern",
     [
-        ({"n_epoch": 0}, ValueError, r"n_epoch must be > 0 and finite, got 0"),
-        ({"n_epoch": -1}, ValueError, r"n_epoch must be > 0 and finite, got -1"),
-        ({"n_epoch": 1.5}, TypeError, r"n_epoch must be a positive number, got 1.5"),
-        ({"lr": 0}, ValueError, r"lr must be > 0 and finite, got 0"),
-        ({"lr": -1e-3}, ValueError, r"lr must be > 0 and finite, got -0.001"),
-        ({"lr": float("nan")}, ValueError, r"lr must be > 0 and finite, got nan"),
+        ({"n_epoch": 0}, ValueError, r"n_epoch must be an int >= 1, got 0"),
+        ({"n_epoch": -1}, ValueError, r"n_epoch must be an int >= 1, got -1"),
+        ({"n_epoch": 1.5}, TypeError, r"n_epoch must be an int >= 1, got 1.5"),
+        ({"lr": 0}, ValueError, r"lr must be a finite number in \(0, inf\], got 0"),
+        ({"lr": -1e-3}, ValueError, r"lr must be a finite number in \(0, inf\], got -0.001"),
+        ({"lr": float("nan")}, ValueError, r"lr must be a finite number in \(0, inf\], got nan"),
     ],
 )
 def test_bad_fit_arguments(record, kw, error, pattern):

@@ -67,10 +67,10 @@ def test_a_crash_while_overwriting_keeps_the_old_file(tmp_path, monkeypatch):
     write_record(path, {"u0": np.arange(3.0)}, fs=1.0)
 
     def crash(*args, **kwargs):
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt("crash")
 
     monkeypatch.setattr(h5py.Group, "create_dataset", crash)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="crash"):
         write_record(path, {"u0": np.arange(7.0)}, fs=2.0)
 
     assert list(tmp_path.iterdir()) == [path]

@@ -43,7 +43,7 @@ def test_the_lab_needs_no_widgets(lab_module, lab):
     assert lab.predicted()["setting"] > 0 and lab.bptt.label == "truncated(50)"
     widgets = sys.modules["tbptt_kit.widgets"]
     assert widgets.Lab is lab_module.Lab
-    with pytest.raises(ImportError):
+    with pytest.raises(ImportError, match="ipywidgets"):
         widgets.LabPanel  # noqa: B018 -- the panel, and only the panel, needs ipywidgets
 
 
@@ -173,10 +173,10 @@ def test_a_failed_run_is_reported_not_raised(lab):
 def test_the_stop_button_leaves_the_lab_usable(lab):
     def stop_on_the_second_update(lab):
         if len(lab.live.losses) > 1:
-            raise KeyboardInterrupt  # what the kernel's stop button raises mid-run
+            raise KeyboardInterrupt("stop")  # what the kernel's stop button raises mid-run
 
     lab.redraw_s = 0.0  # update after every step
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="stop"):
         lab.train(on_update=stop_on_the_second_update)
     assert not lab.running and lab.runs == [] and lab.curves == {}
     assert lab.status == "Stopped after 2 steps; no row kept."
@@ -275,11 +275,11 @@ def test_train_streams_the_plot_and_adds_a_row_per_run(panel):
 
 def test_failures_and_the_stop_button_leave_the_panel_usable(panel):
     def stopped(**kwargs):
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt("stop")
 
     panel.lab.make_dls = stopped
     panel.train_button.click()  # the click handler swallows it: nothing more to stop
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="stop"):
         panel.train()  # from code (a loop of runs in a cell), the stop goes on up
     assert panel.train_button.description == "Train" and not panel.train_button.disabled
     assert "Stopped" in panel.status.value

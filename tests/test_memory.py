@@ -194,7 +194,7 @@ def test_act_mem_is_on_by_default_and_can_meter_every_step(dls_factory, capsys):
 # -- the budget guard ---------------------------------------------------------------------
 def test_fit_refuses_an_over_budget_run_before_allocating_anything(dls_factory):
     learn = RNNLearner(dls_factory(win_sz=1000), "lstm", 40, progress=False, max_memory="1 MiB")
-    with pytest.raises(MemoryBudgetExceeded) as err:
+    with pytest.raises(MemoryBudgetExceeded, match=r"exceeds the budget .*\(max_memory\)") as err:
         learn.fit(1)
     message = str(err.value)
     match = re.fullmatch(

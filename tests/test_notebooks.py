@@ -204,7 +204,7 @@ def test_stubs_raise_not_implemented(path):
         code = "\n".join(
             line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!"))
         )
-        with pytest.raises(NotImplementedError):
+        with pytest.raises(NotImplementedError, match=r"Exercise \d+: replace this line"):
             exec(compile(code, f"{path.name} stub", "exec"), {}, Anything())
 
 

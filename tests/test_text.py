@@ -187,9 +187,11 @@ def test_bad_text_inputs_get_clear_errors():
         create_dls_text(["hello", "x"], bs=1, sub_seq_len=2)
     with pytest.raises(TypeError, match="text must be a string or a list of strings, got int"):
         create_dls_text(5)
-    with pytest.raises(ValueError, match=r"valid_frac must be in \(0, 1\).*got 1"):
+    with pytest.raises(ValueError, match=r"valid_frac must be a finite number in \(0, 1\).*got 1"):
         create_dls_text(DOCS, valid_frac=1)
-    with pytest.raises(TypeError, match="valid_frac must be a number"):
+    with pytest.raises(
+        TypeError, match=r"valid_frac must be a finite number in \(0, 1\), got '0.1'"
+    ):
         create_dls_text(DOCS, valid_frac="0.1")
     with pytest.raises(ValueError, match=r"valid_bs=16 is larger than .* valid_bs <= 3"):
         create_dls_text(DOCS, bs=16, sub_seq_len=16)
@@ -199,5 +201,7 @@ def test_bad_text_inputs_get_clear_errors():
         sample_text(model, vocab, "", n_chars=5)
     with pytest.raises(ValueError, match="not in the vocabulary"):
         sample_text(model, vocab, "#", n_chars=5)
-    with pytest.raises(ValueError, match="temperature must be >= 0"):
+    with pytest.raises(
+        ValueError, match=r"temperature must be a finite number in \[0, inf\], got -1"
+    ):
         sample_text(model, vocab, "The", temperature=-1)

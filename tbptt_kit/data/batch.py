@@ -12,6 +12,8 @@ from typing import NamedTuple
 
 import torch
 
+from ..validation import check_sub_seq_len
+
 __all__ = ["Batch", "split_windows"]
 
 
@@ -43,7 +45,19 @@ class Batch(NamedTuple):
 
 def split_windows(u: torch.Tensor, y: torch.Tensor, sub_seq_len: int | None) -> Iterator[Batch]:
     """A batch of whole windows u (bs, win_sz, n_u), y (bs, win_sz, n_y), as its sub-windows
-    of ``sub_seq_len`` steps in time order; None: one Batch, the whole windows."""
+    of ``sub_seq_len`` steps in time order; None: one Batch, the whole windows. A ValueError
+    for what cannot be cut exactly: u and y of other (bs, win_sz), a sub_seq_len that does not
+    divide win_sz (no tail is ever dropped)."""
+    for name, x in (("u", u), ("y", y)):
+        if not torch.is_tensor(x) or x.ndim != 3:
+            shape = f"shape {tuple(x.shape)}" if hasattr(x, "shape") else type(x).__name__
+            raise ValueError(f"{name} must be a tensor (bs, win_sz, n), got {shape}.")
+    if u.shape[:2] != y.shape[:2]:
+        raise ValueError(
+            f"u {tuple(u.shape)} and y {tuple(y.shape)} must have the same (bs, win_sz): "
+            f"every input step needs its target."
+        )
+    check_sub_seq_len(u.shape[1], sub_seq_len)
     seq_len = sub_seq_len or u.shape[1]
     starts, goes_on = (torch.full((u.shape[0],), k, device=u.device) for k in (True, False))
     for k in range(u.shape[1] // seq_len):

@@ -38,6 +38,7 @@ import math
 import numpy as np
 import torch
 
+from ..validation import check_int, check_number
 from .windows import DataLoaders, create_dls
 
 __all__ = ["ECHO_DELAY", "create_dls_echo", "echo_record", "echo_rmse", "trivial_rmse"]
@@ -83,12 +84,10 @@ def create_dls_echo(
     ``sub_seq_len - 1`` when that is smaller (the learner skips only in the first
     sub-window). Other keyword arguments go to ``create_dls``. Takes milliseconds.
     """
-    if isinstance(delay, bool) or not isinstance(delay, int) or delay < 1:
-        raise ValueError(f"delay must be an int >= 1, got {delay!r}.")
+    delay, win_sz = check_int("delay", delay), check_int("win_sz", win_sz)
     if delay >= win_sz:
         raise ValueError(f"delay={delay} must be shorter than win_sz={win_sz}.")
-    if not noise >= 0:
-        raise ValueError(f"noise must be >= 0, got {noise}.")
+    noise = check_number("noise", noise, 0)
     train_rng, valid_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     train = echo_record(n_train, delay, noise, train_rng)
     valid = echo_record(n_valid, delay, noise, valid_rng)

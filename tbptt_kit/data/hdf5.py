@@ -28,8 +28,10 @@ __all__ = [
     "STALE_AFTER_S",
     "TEMPORARY_MARK",
     "read_attrs",
+    "read_fs",
     "read_record",
     "remove_stale_temporaries",
+    "signal_length",
     "write_record",
 ]
 
@@ -111,7 +113,7 @@ def read_record(path: str | Path, names: list[str]) -> tuple[dict[str, np.ndarra
     try:
         with h5py.File(path, "r") as f:
             signals = {name: _signal(f, path, name, names) for name in names}
-            fs = float(f.attrs["fs"]) if "fs" in f.attrs else None
+            fs = read_fs(f, path)
     except PermissionError as err:
         raise PermissionError(f"no permission to read {path} ({err})") from err
     except (OSError, KeyError, RuntimeError) as err:
@@ -139,11 +141,40 @@ def _signal(f, path: Path, name: str, names: list[str]) -> np.ndarray:
             f"names: {', '.join(map(repr, missing))} not found in {path}; "
             f"the datasets there are {sorted(f.keys())}"
         )
+    signal_length(f, name, path)
+    return f[name][()]
+
+
+def signal_length(f, name: str, path) -> int:
+    """Samples in the dataset ``name`` of the open file ``f``; ValueError naming the path and
+    the dataset unless it is a 1-D dataset of real numbers (not a group, strings, compound)."""
     dataset = f[name]
     if not isinstance(dataset, h5py.Dataset) or dataset.ndim != 1:
         shape = getattr(dataset, "shape", "a group")
         raise ValueError(f"{name!r} in {path} is not a 1-D signal (shape {shape})")
-    return dataset[()]
+    if dataset.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{name!r} in {path} holds {dataset.dtype} values, not numbers: a signal is a 1-D "
+            f"dataset of integers or floats"
+        )
+    return dataset.shape[0]
+
+
+def read_fs(f, path) -> float | None:
+    """The ``fs`` attribute of the open file ``f`` in Hz, None when absent; ValueError naming
+    the path unless it is a positive, finite number."""
+    if "fs" not in f.attrs:
+        return None
+    value = f.attrs["fs"]
+    try:
+        fs = float(np.asarray(value).item()) if np.asarray(value).dtype.kind in "biuf" else None
+    except ValueError:
+        fs = None  # an array of several values
+    if fs is None or not (fs > 0 and np.isfinite(fs)):
+        raise ValueError(
+            f"the fs attribute of {path} must be a sampling frequency in Hz > 0, got {_plain(value)!r}"
+        )
+    return fs
 
 
 def read_attrs(path: str | Path) -> dict:

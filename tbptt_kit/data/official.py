@@ -43,6 +43,12 @@ OFFICIAL_SHA256 = {
     "SNLS80mV.csv": "ae62d5a91230c10f76e6dd02c8a4fac3c9d4d8a95fbf50e87cb0c4885003e0f1",
     "SNLS80mV.mat": "5c7413a52255af0cb4e2f93fb6903beb92b08965ba1e6ad0a6ffedfed8477ed4",
 }
+# SHA-256 of the record's samples as the kit parses and caches them (``cache.signals_sha256``
+# of u0, y0 in float64): a cache file is trusted by this content, shipped here, never by the
+# checksums stored in the file itself, which whoever writes the file can forge.
+OFFICIAL_SIGNALS_SHA256 = {
+    "SNLS80mV.csv": "50d3d9782dd0fb8cd4c57cadbcbe66f245c9517f69fcbd5efeb9d7ec5049f89c",
+}
 # Largest CSV or MAT file (or zip member) taken for a record: several times the size of either
 # official file, so anything larger is refused unread. Downloads are capped the same way.
 MAX_RECORD_BYTES = 16 * 2**20

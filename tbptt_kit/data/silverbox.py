@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from ..smoke import smoke_samples
-from .cache import cache_dir, read_cached, write_cached
+from .cache import cache_dir, read_cached, signals_sha256, write_cached
 from .hdf5 import remove_stale_temporaries
 from .official import (
     OFFICIAL_SHA256,
+    OFFICIAL_SIGNALS_SHA256,
     PLACED_FILES,
     check_sha256,
     download_record,
@@ -273,6 +274,8 @@ def _read_cache(file: Path, params: dict) -> tuple[np.ndarray, np.ndarray] | Non
             expected = OFFICIAL_SHA256.get(attrs.get("file"))
             if expected is None or attrs.get("file_sha256") != expected:
                 raise ValueError(f"{file} was not made from an official record file")
+            if not is_official(signals):  # by the content checksums shipped in the kit
+                raise ValueError(f"the samples in {file} are not the official record's")
     except ValueError as err:
         warnings.warn(f"rebuilding a damaged or mismatched cache file: {err}", stacklevel=3)
         return None
@@ -300,8 +303,14 @@ def _verify_and_cache(
     sha256 = check_sha256(name, data, origin)
     u, y = parse_record(name, data, N_SAMPLES)
     params = {"source": "official", "version": OFFICIAL_VERSION, "file": name}
-    write_cached(cache_file, {"u0": u, "y0": y}, FS, {**params, "file_sha256": sha256})
+    if is_official({"u0": u, "y0": y}):  # only what a later read can verify is cached
+        write_cached(cache_file, {"u0": u, "y0": y}, FS, {**params, "file_sha256": sha256})
     return u, y
+
+
+def is_official(signals: dict) -> bool:
+    """Whether u0, y0 are the official record's samples, by the checksums shipped in the kit."""
+    return signals_sha256(signals) in OFFICIAL_SIGNALS_SHA256.values()
 
 
 # ---------------------------------------------------------------------------------------------

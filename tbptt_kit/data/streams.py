@@ -20,9 +20,8 @@ Batch 0 resets every row. B goes on in row 1, from a zero state: a
 record is cut only where one stream ends and the next begins (at most bs - 1 cuts an epoch).
 Streams differ by at most one sub-window; an ended stream gets all-padding sub-windows.
 
-Shuffling (training) reorders whole records before each epoch, never steps. Records read from
-HDF5 files are read lazily: each row reads its next ``read_ahead`` sub-windows from disk when
-it needs them, so the loader holds O(bs x read_ahead x sub_seq_len) samples, never a record.
+Shuffling (training) reorders whole records before each epoch, never steps. HDF5 records are
+read lazily, ``read_ahead`` sub-windows per row at a time: O(bs x read_ahead x sub_seq_len).
 """
 
 from __future__ import annotations
@@ -37,7 +36,9 @@ import numpy as np
 import torch
 
 from ..smoke import smoke_samples
+from ..validation import check_record_channels
 from .batch import Batch
+from .hdf5 import read_fs, signal_length
 from .windows import DataLoaders, Normalizer, as_2d, check_int
 
 __all__ = [
@@ -64,10 +65,10 @@ class HDF5Signals:
             missing = [n for n in self.names if n not in f]
             if missing:
                 raise ValueError(f"names {missing} not found in {self.path}; it has {sorted(f)}.")
-            lengths = {f[n].shape[0] if f[n].ndim == 1 else -1 for n in self.names}
+            lengths = {signal_length(f, n, self.path) for n in self.names}
             if len(lengths) != 1 or -1 in lengths:
                 raise ValueError(f"{self.names} in {self.path} must be 1-D and of equal length.")
-            self.fs = float(f.attrs["fs"]) if "fs" in f.attrs else None
+            self.fs = read_fs(f, self.path)
         n = smoke_samples(lengths.pop())  # smoke mode (TBPTT_KIT_SMOKE=1): the first few samples
         self.shape, self.dtype = (n, len(self.names)), np.dtype(np.float32)
 
@@ -323,9 +324,8 @@ def create_stream_dls(
     A record that ends inside a sub-window is padded with zeros, left out of the loss by
     ``Batch.mask``; the row's next record starts at the next batch (``Batch.reset`` True).
 
-    lazy (HDF5 only): read each sub-window from disk when it is needed (``read_ahead``
-    sub-windows per row at a time); False reads every record into memory up front.
-    Normalisation statistics come from one streaming pass over the train records.
+    lazy (HDF5 only): read each sub-window from disk when needed (``read_ahead`` per row at a
+    time); False reads all up front. Statistics: one streaming pass over the train records.
     max_batches: end each training epoch after this many batches (a record too long for
     whole epochs). units: how scores are shown, e.g. ("mV", 1e3). In smoke mode
     (TBPTT_KIT_SMOKE=1) every record is cut to a few thousand samples.
@@ -340,6 +340,7 @@ def create_stream_dls(
     for name, item in (test or {}).items():
         u, y, _ = _stream_records(item, u_names, y_names, f"test {name!r}", lazy=False)
         test_records[name] = (u[0], y[0])
+    check_record_channels((u_tr, y_tr), (u_va, y_va), test_records)
     train_ds, valid_ds = StreamDataset(u_tr, y_tr), StreamDataset(u_va, y_va)
     kw = dict(sub_seq_len=sub_seq_len, device=device, read_ahead=read_ahead)
     return DataLoaders(

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..smoke import is_smoke, smoke_samples
+from ..validation import check_number
 from .streams import StreamDataset, StreamLoader
 from .windows import DataLoaders, check_int
 
@@ -127,7 +128,7 @@ def create_dls_text(
     (TBPTT_KIT_SMOKE=1): the first 10 x 4,000 characters, bs cut to what they can fill.
     """
     docs = _documents(text)
-    _check_valid_frac(valid_frac)
+    valid_frac = _check_valid_frac(valid_frac)
     check_int("bs", bs)
     check_int("sub_seq_len", sub_seq_len)
     vocab = Vocab.from_text(docs)
@@ -169,11 +170,8 @@ def _documents(text) -> list[str]:
     return list(docs)
 
 
-def _check_valid_frac(valid_frac) -> None:
-    if isinstance(valid_frac, bool) or not isinstance(valid_frac, (int, float)):
-        raise TypeError(f"valid_frac must be a number in (0, 1), got {valid_frac!r}.")
-    if not 0 < valid_frac < 1:
-        raise ValueError(f"valid_frac must be in (0, 1) (e.g. 0.1), got {valid_frac}.")
+def _check_valid_frac(valid_frac) -> float:
+    return check_number("valid_frac", valid_frac, 0, 1, low_open=True, high_open=True)
 
 
 def _smoke_documents(docs: list[str]) -> list[str]:

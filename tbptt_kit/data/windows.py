@@ -25,6 +25,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..validation import (  # noqa: F401  check_int, the divisors: re-exported
+    as_signal,
+    check_int,
+    check_same_length,
+    check_sub_seq_len,
+    divisors,
+    nearest_divisors,
+)
 from .batch import Batch, split_windows
 from .hdf5 import read_record
 
@@ -33,55 +41,10 @@ __all__ = ["DataLoaders", "Normalizer", "Record", "WindowDataset", "WindowLoader
 Record = tuple[np.ndarray, np.ndarray]  # u (T, n_u), y (T, n_y)
 
 
-def divisors(n: int) -> list[int]:
-    """All d with n % d == 0, ascending: the sub_seq_len values that cut a window of n."""
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def nearest_divisors(win_sz: int, sub_seq_len: int) -> list[int]:
-    """The divisors of ``win_sz`` just below and just above ``sub_seq_len`` (for error messages)."""
-    below = [d for d in divisors(win_sz) if d < sub_seq_len]
-    above = [d for d in divisors(win_sz) if d > sub_seq_len]
-    return below[-1:] + above[:1]
-
-
-def check_sub_seq_len(win_sz: int, sub_seq_len: int | None) -> None:
-    """Raise a ValueError unless ``sub_seq_len`` cuts ``win_sz`` into whole sub-windows."""
-    if sub_seq_len is None:
-        return
-    check_int("sub_seq_len", sub_seq_len)
-    if sub_seq_len > win_sz or win_sz % sub_seq_len != 0:
-        reason = "is longer than" if sub_seq_len > win_sz else "does not divide"
-        raise ValueError(
-            f"sub_seq_len={sub_seq_len} {reason} win_sz={win_sz}: sub_seq_len must divide "
-            f"win_sz exactly. Nearest valid sub_seq_len: "
-            f"{nearest_divisors(win_sz, sub_seq_len)}."
-        )
-
-
-def check_int(name: str, value, minimum: int = 1) -> None:
-    """Raise a TypeError unless ``value`` is an int, a ValueError unless it is >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}.")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}.")
-
-
 def as_2d(a, name: str) -> np.ndarray:
-    """A signal (T,) or (T, n) as a float32 (T, n) array; a ValueError naming ``name`` for
-    another shape, NaN or Inf."""
-    a = np.asarray(a, dtype=np.float32)
-    if a.ndim == 1:
-        a = a[:, None]
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be 1-D (T,) or 2-D (T, n), got shape {a.shape}.")
-    bad = ~np.isfinite(a)
-    if bad.any():
-        raise ValueError(
-            f"{name} contains NaN or Inf (first at sample {int(np.argwhere(bad)[0][0])}); "
-            f"clean the data before training."
-        )
-    return a
+    """A signal (T,) or (T, n) as a float32 (T, n) array (``validation.as_signal``); a
+    ValueError naming ``name`` for another shape or dtype, NaN or Inf."""
+    return as_signal(a, name)
 
 
 class WindowDataset:
@@ -330,6 +293,9 @@ def create_dls(
     test_records = {}
     for name, item in (test or {}).items():
         test_records[name] = _load_records(item, u_names, y_names, f"test {name!r}")[0][0]
+        check_same_length(
+            f"test {name!r} u", len(test_records[name][0]), "its y", len(test_records[name][1])
+        )
     check_channels(train_records, valid_records, test_records)
     train_ds = WindowDataset(train_records, win_sz, stp_sz)
     valid_ds = WindowDataset(valid_records, win_sz, valid_stp_sz or win_sz)

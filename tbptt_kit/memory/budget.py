@@ -192,16 +192,19 @@ class BudgetCB(Callback):
 
     def before_fit(self, learn):
         model, dls = learn.model, learn.dls
-        if self.max_memory == math.inf or not hasattr(model, "rnn_type") or dls.win_sz is None:
+        if self.max_memory == math.inf or not hasattr(model, "rnn_type"):
             return
+        win_sz = (
+            dls.win_sz or learn.bptt.bptt_len or learn.bptt.sub_seq_len
+        )  # streams, text: one graph
         learn.predicted_memory = check_budget(
             self.max_memory,
             rnn_type=model.rnn_type,
             hidden_size=model.hidden_size,
             num_layers=model.num_layers,
             bs=dls.train.bs,
-            win_sz=dls.win_sz,
-            sub_seq_len=learn.bptt.graph_len(dls.win_sz),  # the steps one step holds
+            win_sz=win_sz,
+            sub_seq_len=learn.bptt.graph_len(win_sz),  # the steps one step holds
             input_size=dls.n_u,
             output_size=dls.n_y,
             device=next(model.parameters()).device,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import numbers
 import re
+
+import numpy as np
 
 __all__ = ["Bytes", "format_bytes", "parse_bytes"]
 
@@ -19,18 +22,22 @@ def format_bytes(n: float, digits: int = 1) -> str:
     return f"{int(n)} B"
 
 
-def parse_bytes(value) -> int:
+def parse_bytes(value, name: str = "max_memory") -> int:
     """Bytes from a number (bytes) or a string such as "2 GiB", "500MB", "1.5GiB"."""
-    if isinstance(value, bool):
-        raise TypeError(f"a memory size must be bytes or a string like '2 GiB', got {value!r}.")
-    if isinstance(value, (int, float)):
-        if not value > 0:
-            raise ValueError(f"a memory size must be > 0, got {value}.")
-        return int(value) if math.isfinite(value) else value
-    match = re.fullmatch(r"\s*([0-9.]+)\s*([kmgt]?i?b)\s*", str(value).lower())
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, str)):
+        raise TypeError(
+            f"{name} must be a memory size: bytes or a string like '2 GiB', got {value!r}."
+        )
+    if isinstance(value, numbers.Real):
+        if not value >= 1:
+            raise ValueError(f"{name} must be a memory size of at least 1 byte, got {value}.")
+        return int(value) if math.isfinite(value) else math.inf
+    match = re.fullmatch(r"\s*(\d+\.?\d*|\.\d+)\s*([kmgt]?i?b)\s*", value.lower())
     if not match or match.group(2) not in _UNITS:
-        raise ValueError(f"cannot read {value!r} as a memory size: write e.g. '2 GiB' or '500 MB'.")
-    return parse_bytes(float(match.group(1)) * _UNITS[match.group(2)])
+        raise ValueError(
+            f"cannot read {name}={value!r} as a memory size: write e.g. '2 GiB' or '500 MB'."
+        )
+    return parse_bytes(float(match.group(1)) * _UNITS[match.group(2)], name)
 
 
 class Bytes(int):

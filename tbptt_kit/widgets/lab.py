@@ -17,6 +17,7 @@ from ..memory import format_bytes
 from ..rnn_learner import RNNLearner
 from ..smoke import smoke_samples
 from ..table import Table
+from ..validation import check_int, check_number
 from .lab_rules import LabRules
 from .live import LiveLossCB
 
@@ -59,6 +60,12 @@ class Lab(LabRules):
         make_stream_dls=None,
         **settings,
     ):
+        check_int("stp_sz", stp_sz)
+        check_int("seed", seed, minimum=0)
+        lr, redraw_s = (
+            check_number("lr", lr, 0, low_open=True),
+            check_number("redraw_s", redraw_s, 0),
+        )
         self.stp_sz, self.lr, self.seed, self.redraw_s = stp_sz, lr, seed, redraw_s
         self.make_dls = make_dls or create_dls_silverbox
         self.make_stream_dls = make_stream_dls or silverbox_stream_dls

@@ -9,10 +9,14 @@ depends on the mode (the memory prediction, the run's label) reads that ``BPTT``
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..bptt import BPTT
 from ..data.windows import divisors, nearest_divisors
 from ..memory import MemoryBudgetExceeded, check_budget, estimate_memory, format_bytes
+from ..memory.units import parse_bytes
 from ..model import RNN_TYPES
+from ..validation import check_int
 
 __all__ = ["BS_OPTIONS", "HIDDEN_OPTIONS", "LAYOUTS", "LabRules", "STREAM_SUB_SEQ_LENS"]
 
@@ -58,6 +62,11 @@ class LabRules:
         max_epochs: int = 5,
         max_memory="256 MiB",
     ):
+        check_int("max_sub_windows", max_sub_windows)
+        check_int("max_epochs", max_epochs)
+        check_win_range(win_range)
+        if max_memory is not None:
+            parse_bytes(max_memory, "max_memory")
         self.win_range, self.max_sub_windows, self.max_epochs = (
             win_range,
             max_sub_windows,
@@ -202,9 +211,20 @@ class LabRules:
         return f"Refused: {refusal}" if refusal else ""
 
 
+def check_win_range(win_range) -> None:
+    """(lo, hi, step) of the win_sz slider: ints, 1 <= lo <= hi, step >= 1."""
+    if not isinstance(win_range, (tuple, list)) or len(win_range) != 3:
+        raise TypeError(f"win_range must be (lo, hi, step), three ints, got {win_range!r}.")
+    lo, hi, step = win_range
+    check_int("win_range lo", lo)
+    check_int("win_range hi", hi, minimum=lo)
+    check_int("win_range step", step)
+
+
 def _check_range(name: str, value, lo: int, hi: int | None) -> None:
     """Raise a ValueError unless ``value`` is an int from ``lo`` to ``hi`` (None: no top)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo or hi and value > hi:
+    whole = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if not whole or value < lo or hi and value > hi:
         if hi is None:
             raise ValueError(f"{name} must be an int >= {lo}, got {value!r}.")
         raise ValueError(f"{name} must be an int from {lo} to {hi}, got {value!r}.")

@@ -1,0 +1,160 @@
+"""The kit's one layer of input checks: every public entry point checks its arguments here.
+
+Each check raises the kit's own error, naming the argument, the value it got and what is
+valid: a ``TypeError`` for the wrong kind of value, a ``ValueError`` for a value out of range.
+Numbers may be Python's or numpy's (``np.int64(3)``, ``np.float32(0.5)``); bools are refused
+where a number is meant. Signals are checked for shape, length and finiteness, so that a
+function never trims, broadcasts or pads its way to a wrong number.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "as_signal",
+    "check_channels",
+    "check_int",
+    "check_number",
+    "check_positive",
+    "check_record_channels",
+    "check_same_length",
+    "check_sub_seq_len",
+    "divisors",
+    "nearest_divisors",
+]
+
+
+# -- numbers -------------------------------------------------------------------------------
+def check_int(name: str, value, minimum: int = 1, maximum: int | None = None) -> int:
+    """``value`` as an int; TypeError unless it is a whole number (int or numpy integer),
+    ValueError unless ``minimum <= value`` (and ``<= maximum`` when given)."""
+    valid = f"an int >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be {valid}, got {value!r}.")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be {valid}, got {value}.")
+    return int(value)
+
+
+def check_number(
+    name: str,
+    value,
+    minimum: float = -math.inf,
+    maximum: float = math.inf,
+    *,
+    low_open=False,
+    high_open=False,
+) -> float:
+    """``value`` as a finite float; TypeError unless it is a real number (Python or numpy),
+    ValueError unless it is finite and within [minimum, maximum] (open ends when asked)."""
+    lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+    valid = f"a finite number in {lo}{minimum}, {maximum}{hi}"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {valid}, got {value!r}.")
+    value = float(value)
+    too_low = value <= minimum if low_open else value < minimum
+    too_high = value >= maximum if high_open else value > maximum
+    if not math.isfinite(value) or too_low or too_high:
+        raise ValueError(f"{name} must be {valid}, got {value}.")
+    return value
+
+
+def check_positive(name: str, value, kind=(int, float)) -> float | int:
+    """A number > 0 and finite; ``kind=int`` asks for a whole number (numpy scalars taken)."""
+    if kind is int:
+        return check_int(name, value, minimum=1)
+    return check_number(name, value, 0.0, low_open=True)
+
+
+# -- lengths -------------------------------------------------------------------------------
+def divisors(n: int) -> list[int]:
+    """All d with n % d == 0, ascending: the sub_seq_len values that cut a window of n."""
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def nearest_divisors(win_sz: int, sub_seq_len: int) -> list[int]:
+    """The divisors of ``win_sz`` just below and just above ``sub_seq_len`` (for error messages)."""
+    below = [d for d in divisors(win_sz) if d < sub_seq_len]
+    above = [d for d in divisors(win_sz) if d > sub_seq_len]
+    return below[-1:] + above[:1]
+
+
+def check_sub_seq_len(win_sz: int, sub_seq_len: int | None) -> None:
+    """Raise a ValueError unless ``sub_seq_len`` cuts ``win_sz`` into whole sub-windows."""
+    if sub_seq_len is None:
+        return
+    check_int("sub_seq_len", sub_seq_len)
+    if sub_seq_len > win_sz or win_sz % sub_seq_len != 0:
+        reason = "is longer than" if sub_seq_len > win_sz else "does not divide"
+        raise ValueError(
+            f"sub_seq_len={sub_seq_len} {reason} win_sz={win_sz}: sub_seq_len must divide "
+            f"win_sz exactly. Nearest valid sub_seq_len: "
+            f"{nearest_divisors(win_sz, sub_seq_len)}."
+        )
+
+
+# -- signals -------------------------------------------------------------------------------
+def as_signal(a, name: str) -> np.ndarray:
+    """A record's signal (T,) or (T, n) as a finite float32 array (T, n); ValueError naming
+    ``name`` for another shape, a non-numeric dtype, or NaN/Inf (with the first sample)."""
+    try:
+        a = np.asarray(a)
+        if a.dtype.kind not in "biuf":
+            raise ValueError
+        with np.errstate(over="ignore", invalid="ignore"):
+            a32 = a.astype(np.float32, copy=False)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be an array of real numbers, (T,) or (T, n), got dtype "
+            f"{getattr(a, 'dtype', type(a).__name__)}."
+        ) from None
+    if a.ndim not in (1, 2):
+        raise ValueError(f"{name} must be 1-D (T,) or 2-D (T, n), got shape {a.shape}.")
+    a, a32 = (a[:, None], a32[:, None]) if a.ndim == 1 else (a, a32)
+    for values, what in ((a, "NaN or Inf"), (a32, "values beyond float32's range (3.4e38)")):
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise ValueError(
+                f"{name} contains {what} (first at sample {int(np.argwhere(bad)[0][0])}); "
+                f"clean the data before training."
+            )
+    return a32
+
+
+def check_same_length(name_u: str, n_u: int, name_y: str, n_y: int) -> None:
+    """ValueError unless two signals that belong together have the same number of samples."""
+    if n_u != n_y:
+        raise ValueError(
+            f"{name_u} and {name_y} differ in length ({n_u} vs {n_y} samples): every input "
+            f"sample needs its output sample."
+        )
+
+
+def check_channels(name: str, got: int, expected: int, whose: str) -> None:
+    """ValueError unless ``name`` has ``expected`` channels (as ``whose`` has)."""
+    if got != expected:
+        raise ValueError(
+            f"{name} has {got} channel(s), but {whose} has {expected}: every record needs the "
+            f"same channels."
+        )
+
+
+def check_record_channels(train, valid, test: dict) -> None:
+    """ValueError unless every record has the first train record's (n_u, n_y) channels.
+    train, valid: (list of u, list of y); test: name -> (u, y); each u, y (T, n)."""
+    parts = [("train", *train), ("valid", *valid)]
+    parts += [(f"test {name!r}", [u], [y]) for name, (u, y) in test.items()]
+    if not train[0]:
+        return  # no train record: the caller says so
+    want = (train[0][0].shape[1], train[1][0].shape[1])
+    for what, us, ys in parts:
+        for i, (u, y) in enumerate(zip(us, ys)):
+            if (u.shape[1], y.shape[1]) != want:
+                raise ValueError(
+                    f"{what} record {i} has (n_u, n_y) = {(u.shape[1], y.shape[1])} channels, "
+                    f"but train record 0 has {want}: every record needs the same channels."
+                )
