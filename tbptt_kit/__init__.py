@@ -7,6 +7,7 @@ Every name a notebook uses is here, or in a submodule the notebook names
 
 from .bptt import BPTT
 from .callbacks import GradClipCB, NonFiniteCB, ProgressCB, Recorder, SmokeCB, TrainingDiverged
+from .claims import ClaimError, claim
 from .compare import compare
 from .data.batch import Batch, split_windows
 from .data.echo import create_dls_echo, echo_rmse
@@ -33,6 +34,7 @@ __all__ = [
     "Batch",
     "BudgetCB",
     "Callback",
+    "ClaimError",
     "DataLoaders",
     "GradClipCB",
     "Learner",
@@ -48,6 +50,7 @@ __all__ = [
     "Vocab",
     "apply_thread_policy",
     "bits_per_char",
+    "claim",
     "compare",
     "create_dls",
     "create_dls_echo",

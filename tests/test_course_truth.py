@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import nbformat
@@ -28,7 +27,7 @@ def kind(cell) -> str:
         return "stub"
     if "solution-loader" in tags or src.startswith("# %load solutions/"):
         return "load"
-    if cell.cell_type == "code" and src.startswith("checks.check"):
+    if cell.cell_type == "code" and "checks.check" in src:
         return "check"
     if cell.cell_type == "markdown" and src.startswith("Stuck?"):
         return "stuck"
@@ -60,7 +59,9 @@ def test_every_exercise_runs_task_stub_load_check(path):
 def test_the_flow_test_fails_on_a_check_before_its_load():
     nb = nbformat.v4.new_notebook()
     nb.cells = [
-        nbformat.v4.new_code_cell("def f(): raise NotImplementedError", metadata={"tags": ["raises-exception"]}),
+        nbformat.v4.new_code_cell(
+            "def f(): raise NotImplementedError", metadata={"tags": ["raises-exception"]}
+        ),
         nbformat.v4.new_code_cell("checks.check_f(f)"),
         nbformat.v4.new_markdown_cell("Stuck? ..."),
         nbformat.v4.new_code_cell("# %load solutions/x.py"),
