@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -67,3 +68,63 @@ def test_the_flow_test_fails_on_a_check_before_its_load():
         nbformat.v4.new_code_cell("# %load solutions/x.py"),
     ]
     assert exercise_flow(nb) == [["stub", "check", "stuck", "load"]]
+
+
+# -- numbers in prose ------------------------------------------------------------------------
+UNIT = (
+    r"(?:ms|s|seconds?|minutes?|MiB|MB|GB|GiB|KiB|kB|mV|%|x|times|bits per char\w*"
+    r"|orders? of magnitude)"
+)
+NUMBER = r"(?:\d[\d,]*(?:\.\d+)?|10\^\d+|(?:one|two|three|four|five|six|seven|eight|nine|ten|many)(?=\s))"
+MEASURED = re.compile(rf"(?<![\w.]){NUMBER}\s*{UNIT}(?!\w)", re.IGNORECASE)
+COMPARED = re.compile(
+    r"\b(?:faster|slower|orders? of magnitude|within the spread|ranges? apart|better than|"
+    r"worse than|scored \**(?:better|worse)|more accurate|less accurate|no more memory)\b",
+    re.IGNORECASE,
+)
+# Definitions and facts of the set-up, not measurements: the only figures prose may state.
+ALLOWED = [
+    r"about \w+ minutes(?:, [^)]*)?\)",  # reading time in the learning goals
+    r"1–2 GB",  # what Binder gives (its documentation), a fact of the set-up
+    r"leaves of 2 GiB|budget of 2 GiB|with 50 MiB free|256 MiB by default",  # budgets chosen
+    r"Binder.s 2 GB",  # what Binder gives at most
+    r"below 1%|below 1% and below\s+0\.1%|1% of its largest value",  # thresholds defined
+    r"falls to 1% after",  # the definition of the decay time
+    r"a few minutes",  # how long smoke mode takes to run, said of CI
+]
+
+
+def unprinted_figures(markdown: str) -> list[str]:
+    """Measured numbers and comparisons in a Markdown cell's prose (code spans, code blocks
+    and LaTeX left out), minus the allowed definitions."""
+    text = re.sub(r"```.*?```|`[^`]*`|\$[^$]*\$", " ", markdown, flags=re.DOTALL)
+    for allowed in ALLOWED:
+        text = re.sub(allowed, " ", text)
+    hits = [*MEASURED.finditer(text), *COMPARED.finditer(text)]
+    return [text[max(0, m.start() - 30) : m.end() + 10].replace("\n", " ") for m in hits]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_no_markdown_cell_states_a_figure_that_code_does_not_print(path):
+    nb = nbformat.read(path, as_version=4)
+    found = {
+        i: unprinted_figures(c.source)
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "markdown" and unprinted_figures(c.source)
+    }
+    assert not found, (
+        f"{path.name}: Markdown states measured figures or comparisons: {found}. Print them "
+        "from the values computed above with tbptt_kit.claim (which raises when false)."
+    )
+
+
+def test_the_prose_scan_catches_the_sentences_the_issue_found():
+    for sentence in [
+        "the gradient falls by three orders of magnitude over the first 50 characters",
+        "the two land within the spread of the two seeds",
+        "62 steps took 1.6 s, so time rises with the steps",
+        "streams are faster",
+        "a record of 10,000,000 samples (80 MB)",
+    ]:
+        assert unprinted_figures(sentence), sentence
+    assert not unprinted_figures("windows of `win_sz=500` (about 20 minutes)")

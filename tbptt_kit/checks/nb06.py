@@ -109,3 +109,61 @@ def _diagnose_clip(mine, before, ref, got, norm, max_norm, same) -> str:
     if norm < max_norm:
         return "The norm is already below max_norm: leave the gradients as they are."
     return "Total norm = sqrt(sum of every gradient's squared entries); factor max_norm / norm."
+
+
+def check_start_state(start_state) -> str:
+    """Exercise 06.3: start_state(state, reset, n_rows) -> the state a stream batch of n_rows
+    rows starts from: None if ``state`` is None or holds another number of rows; else
+    ``state`` detached, with the rows flagged in ``reset`` (n_rows,) bool zeroed."""
+    torch.manual_seed(0)
+    rnn = torch.nn.RNN(1, 8, batch_first=True)
+    _, attached = rnn(torch.randn(4, 5, 1))  # (1, 4, 8), still in the graph
+    cases = [  # (state, reset, n_rows, what a wrong answer misses)
+        (None, torch.tensor([True] * 4), 4, "no state yet"),
+        (attached, torch.tensor([False] * 4), 4, "detach"),
+        (attached, torch.tensor([False, True, False, True]), 4, "rows"),
+        (attached, torch.tensor([True] * 4), 4, "wrap"),
+        (attached, torch.tensor([False] * 3), 3, "fewer rows"),
+    ]
+    for state, reset, n_rows, what in cases:
+        got, verdict = call_student("Exercise 3", start_state, state, reset.clone(), n_rows)
+        if verdict:
+            return verdict
+        if state is None or n_rows != state.shape[1]:
+            if got is not None:
+                rows = (
+                    ""
+                    if state is None
+                    else f" (the batch has {n_rows} rows, your state {state.shape[1]})"
+                )
+                print(f"Exercise 3: not yet right: with {what}{rows} return None, a zero state. "
+                      "PyTorch raises 'Expected hidden size ...' for a state of the wrong rows.")  # fmt: skip
+                return WRONG
+            continue
+        expected = state.detach() * (~reset).float()[None, :, None]
+        if not isinstance(got, torch.Tensor) or got.shape != state.shape:
+            print(f"Exercise 3: not yet right: return a tensor of shape {tuple(state.shape)}, "
+                  f"got {type(got).__name__}.")  # fmt: skip
+            return WRONG
+        if got.grad_fn is not None:
+            print("Exercise 3: not yet right: your state is still attached to the previous batch's "
+                  "graph, so the next backward() goes through it again: 'Trying to backward "
+                  "through the graph a second time'. retain_graph=True only hides that, while "
+                  "the graph (and its memory) grows every batch. Detach it.")  # fmt: skip
+            return WRONG
+        kept, zeroed = ~reset, reset
+        if not torch.equal(got[:, zeroed], expected[:, zeroed]):
+            where = (
+                "the first batch of an epoch (every row flagged: the wrap-around)"
+                if what == "wrap"
+                else "rows flagged in reset"
+            )
+            print(f"Exercise 3: not yet right: in {where} a new record starts, but your state "
+                  "still holds the previous one's. Zero those rows.")  # fmt: skip
+            return WRONG
+        if not torch.allclose(got[:, kept], expected[:, kept]):
+            print("Exercise 3: not yet right: you changed rows whose record goes on (reset False); "
+                  "those must carry their state unchanged.")  # fmt: skip
+            return WRONG
+    print(f"Exercise 3: right, on all {len(cases)} cases. Well done.")
+    return RIGHT
