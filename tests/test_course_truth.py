@@ -128,3 +128,27 @@ def test_the_prose_scan_catches_the_sentences_the_issue_found():
     ]:
         assert unprinted_figures(sentence), sentence
     assert not unprinted_figures("windows of `win_sz=500` (about 20 minutes)")
+
+
+# -- the helper the notebooks print their claims with ------------------------------------------
+def test_a_claim_prints_when_true_and_raises_when_false(capsys, monkeypatch):
+    import numpy as np
+
+    import tbptt_kit as tk
+
+    monkeypatch.delenv("TBPTT_KIT_SMOKE", raising=False)
+    assert tk.claim("5 > 3", 5 > 3) == "5 > 3"
+    assert "5 > 3" in capsys.readouterr().out
+    assert tk.claim("numpy's bool", np.bool_(True)) == "numpy's bool"
+    with pytest.raises(tk.ClaimError, match="the values computed above do not support it"):
+        tk.claim("3 > 5", 3 > 5)
+    with pytest.raises(tk.ClaimError):  # full settings: a false claim about training raises
+        tk.claim("training helped", False, full_settings=True)
+    monkeypatch.setenv("TBPTT_KIT_SMOKE", "1")
+    assert "smoke mode" in tk.claim("training helped", False, full_settings=True)
+    with pytest.raises(tk.ClaimError):  # smoke mode spares only claims about training
+        tk.claim("3 > 5", False)
+    with pytest.raises(TypeError, match="holds must be a single truth value"):
+        tk.claim("two values", np.array([True, False]))
+    with pytest.raises(TypeError, match="sentence must be a non-empty string"):
+        tk.claim("", True)
