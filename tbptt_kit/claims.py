@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from .smoke import is_smoke
 
+__all__ = ["Claim", "ClaimError", "claim"]
+
 
 class ClaimError(AssertionError):
     """A sentence the course states, and the values computed above it do not support."""

@@ -44,12 +44,12 @@ __all__ = [
     "StreamDataset",
     "StreamLoader",
     "check_records",
+    "check_rows",
     "create_stream_dls",
     "pack_records",
     "stream_pieces",
     "streaming_normalizer",
 ]
-
 
 
 @dataclass
@@ -133,21 +133,7 @@ class StreamLoader:
             check_int("max_batches", max_batches)
         lengths = [len(u) for u in ds.u]
         check_records(lengths, [len(y) for y in ds.y], sub_seq_len, what)
-        n_sub = sum(math.ceil(n / sub_seq_len) for n in lengths)
-        if cut_records and bs > n_sub:
-            raise ValueError(
-                f"{bs_name}={bs} is larger than the number of streams the {what} data can fill: "
-                f"its {len(lengths)} record(s) hold {n_sub} sub-windows of sub_seq_len="
-                f"{sub_seq_len}, one per stream at least. Choose {bs_name} <= {n_sub} (or a "
-                f"shorter sub_seq_len)."
-            )
-        if not cut_records and bs > len(lengths):
-            raise ValueError(
-                f"{bs_name}={bs} rows need at least {bs} {what} records: each row reads whole "
-                f"records, and there are {len(lengths)}. Choose {bs_name} <= {len(lengths)}, or "
-                f"cut_records=True to cut the records into {bs_name} streams (each piece that "
-                "continues a record in another row then starts from a zero state)."
-            )
+        check_rows(lengths, bs, sub_seq_len, cut_records, bs_name, what)
         self.pack = stream_pieces if cut_records else pack_records
         self.cut_records = cut_records
         self.ds, self.bs, self.sub_seq_len, self.shuffle = ds, bs, sub_seq_len, shuffle
@@ -229,6 +215,25 @@ class StreamLoader:
                 reset=torch.from_numpy(reset).to(to),
                 mask=None if mask is None else mask.to(to),
             )
+
+
+def check_rows(lengths, bs: int, sub_seq_len: int, cut_records: bool, bs_name: str, what: str):
+    """Raise a ValueError when ``bs`` rows cannot be filled (a record, or a cut piece, each)."""
+    n_sub = sum(math.ceil(n / sub_seq_len) for n in lengths)
+    if cut_records and bs > n_sub:
+        raise ValueError(
+            f"{bs_name}={bs} is larger than the number of streams the {what} data can fill: "
+            f"its {len(lengths)} record(s) hold {n_sub} sub-windows of sub_seq_len="
+            f"{sub_seq_len}, one per stream at least. Choose {bs_name} <= {n_sub} (or a "
+            f"shorter sub_seq_len)."
+        )
+    if not cut_records and bs > len(lengths):
+        raise ValueError(
+            f"{bs_name}={bs} rows need at least {bs} {what} records: each row reads whole "
+            f"records, and there are {len(lengths)}. Choose {bs_name} <= {len(lengths)}, or "
+            f"cut_records=True to cut the records into {bs_name} streams (each piece that "
+            "continues a record in another row then starts from a zero state)."
+        )
 
 
 def check_records(u_lengths, y_lengths, sub_seq_len: int, what: str = "train") -> None:
