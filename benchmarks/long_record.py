@@ -114,7 +114,10 @@ def build(path: str, lazy: bool):
     from tbptt_kit.data.streams import create_stream_dls
 
     valid = Path(path).with_name("valid.h5")  # a short record beside it, not trained on
-    return create_stream_dls(path, valid, bs=BS, sub_seq_len=SUB_SEQ_LEN, lazy=lazy)
+    # one record in 16 rows: cut into 16 streams, each piece from a zero state
+    return create_stream_dls(
+        path, valid, bs=BS, sub_seq_len=SUB_SEQ_LEN, lazy=lazy, cut_records=True
+    )
 
 
 def peak_rss_mib() -> float:

@@ -16,6 +16,7 @@ from .bias import (
 )
 from .bptt import BPTT
 from .callbacks import GradClipCB, NonFiniteCB, ProgressCB, Recorder, SmokeCB, TrainingDiverged
+from .claims import ClaimError, claim
 from .compare import compare
 from .data.batch import Batch, split_windows
 from .data.cache import cache_dir
@@ -62,6 +63,7 @@ __all__ = [
     "Batch",
     "BudgetCB",
     "Callback",
+    "ClaimError",
     "DataLoaders",
     "GradClipCB",
     "Learner",
@@ -77,6 +79,7 @@ __all__ = [
     "Vocab",
     "apply_thread_policy",
     "bits_per_char",
+    "claim",
     "compare",
     "create_dls",
     "create_dls_echo",

@@ -228,6 +228,7 @@ CHECKS = {
     "my_grad_by_lag": lambda f: checks.check_grad_by_lag(f),
     "my_truncated_grad_by_lag": lambda f: checks.check_truncated_grad_by_lag(f),
     "clip_by_norm": lambda f: checks.check_clip_by_norm(f),
+    "start_state": lambda f: checks.check_start_state(f),
     "batches_per_epoch": lambda f: checks.check_batches_per_epoch(f),
     "masked_steps": lambda f: checks.check_masked_steps(f),
     "unigram_bits_per_char": lambda f: checks.check_unigram_bits_per_char(f),

@@ -186,7 +186,7 @@ def test_text_learners_refuse_what_does_not_fit(text_dls):
 
 def test_max_batches_shortens_the_training_epoch_only():
     recs = records([2000])
-    dls = tk.create_stream_dls(recs, recs, bs=2, sub_seq_len=10, max_batches=7)
+    dls = tk.create_stream_dls(recs, recs, bs=2, sub_seq_len=10, max_batches=7, cut_records=True)
     assert len(dls.train) == 7 == len(list(dls.train)) and len(dls.valid) == 100
     with pytest.raises(ValueError, match="max_batches"):
-        tk.create_stream_dls(recs, recs, bs=2, sub_seq_len=10, max_batches=0)
+        tk.create_stream_dls(recs, recs, bs=2, sub_seq_len=10, max_batches=0, cut_records=True)

@@ -98,13 +98,18 @@ def test_a_record_ending_inside_a_sub_window_is_padded_with_zeros_and_masked():
     assert any(b.mask is not None for b in batches)
 
 
-def test_read_row_after_row_the_streams_are_the_records_whole_and_in_order():
+def test_each_row_reads_whole_records_in_the_given_order_and_the_rows_are_balanced():
     rows = rows_of_epoch(list(loader(bs=3)))
-    expected = [(r, t) for r, n in enumerate(LENGTHS) for t in range(n)]
-    assert sum(rows, []) == expected
+    seen = []
+    for row in rows:
+        order = [r for r, t in row if t == 0]
+        assert row == [(r, t) for r in order for t in range(LENGTHS[r])]  # whole, in time order
+        assert order == sorted(order)  # the validation order: as given
+        seen += order
+    assert sorted(seen) == list(range(len(LENGTHS)))  # every record once, in one row
     batches = list(loader(bs=3))
     used = [sum(bool(real_tags(b)[j]) for b in batches) for j in range(3)]
-    assert max(used) - min(used) <= 1  # streams equal in sub-windows, to within one
+    assert max(used) - min(used) <= max(-(-n // K) for n in LENGTHS)  # packed, not piled
 
 
 def record_order(batches):
@@ -169,8 +174,8 @@ def run(model, batches, use_reset=True):
 
 
 def scaled():
-    """Records A (8), B (8), C (16) over bs 2, sub_seq_len 4, in order: row 0 is A then B
-    (B starts at batch 2), row 1 is C throughout."""
+    """Records A (8), B (8), C (16) over bs 2, sub_seq_len 4, packed longest first: row 0 is C
+    throughout, row 1 is A then B (B starts at batch 2)."""
     rng = np.random.default_rng(0)
     recs = [(rng.standard_normal(n), rng.standard_normal(n)) for n in (8, 8, 16)]
     ds = StreamDataset(
@@ -181,7 +186,7 @@ def scaled():
     assert [b.reset.tolist() for b in batches] == [
         [True, True],
         [False, False],
-        [True, False],
+        [False, True],
         [False, False],
     ]
     return batches
@@ -198,9 +203,9 @@ def test_the_state_carries_across_batches_and_never_across_a_reset():
     with torch.no_grad():
         base = run(model, batches)
         after = run(model, perturbed(batches, 1))
-    # batch 2: row 1 continues C, so it sees batch 1's change; row 0 starts B from zeros
-    assert not torch.allclose(after[2][1], base[2][1])
-    torch.testing.assert_close(after[2][0], base[2][0], rtol=0, atol=0)
+    # batch 2: row 0 continues C, so it sees batch 1's change; row 1 starts B from zeros
+    assert not torch.allclose(after[2][0], base[2][0])
+    torch.testing.assert_close(after[2][1], base[2][1], rtol=0, atol=0)
     # batch 1 continues batch 0 in both rows
     after0 = run(model, perturbed(batches, 0))
     assert not torch.allclose(after0[1][0], base[1][0]) and not torch.allclose(
@@ -214,10 +219,10 @@ def test_a_reset_zeroes_only_its_rows():
         with_reset = run(model, batches)
         without = run(model, batches, use_reset=False)
         model.state = None
-        fresh = model(batches[2].u[:1])  # row 0 of batch 2 from a zero state
-    torch.testing.assert_close(with_reset[2][1], without[2][1], rtol=0, atol=0)  # untouched
-    torch.testing.assert_close(with_reset[2][0], fresh[0], rtol=0, atol=1e-7)  # from zeros
-    assert not torch.allclose(with_reset[2][0], without[2][0])
+        fresh = model(batches[2].u[1:2])  # row 1 of batch 2 from a zero state
+    torch.testing.assert_close(with_reset[2][0], without[2][0], rtol=0, atol=0)  # untouched
+    torch.testing.assert_close(with_reset[2][1], fresh[0], rtol=0, atol=1e-7)  # from zeros
+    assert not torch.allclose(with_reset[2][1], without[2][1])
 
 
 @pytest.mark.parametrize("detach", [True, False])
@@ -251,7 +256,7 @@ def h5_records(tmp_path, lengths=(500, 130, 777, 64), seed=0):
 
 def test_the_lazy_hdf5_loader_gives_the_in_memory_loaders_batches(tmp_path):
     paths, arrays = h5_records(tmp_path)
-    kw = dict(bs=4, sub_seq_len=25, u_names=("u0", "u1"), seed=3, read_ahead=3)
+    kw = dict(bs=4, valid_bs=2, sub_seq_len=25, u_names=("u0", "u1"), seed=3, read_ahead=3)
     lazy = create_stream_dls(paths, paths[:2], **kw)
     eager = create_stream_dls(paths, paths[:2], lazy=False, **kw)
     mem = create_stream_dls(arrays, arrays[:2], **kw)
@@ -280,7 +285,7 @@ def test_the_lazy_loader_reads_at_most_read_ahead_sub_windows_at_a_time(tmp_path
         return x
 
     monkeypatch.setattr(HDF5Signals, "__getitem__", counting)
-    dls = create_stream_dls(paths, paths, bs=4, sub_seq_len=50, read_ahead=8)
+    dls = create_stream_dls(paths, paths, bs=4, sub_seq_len=50, read_ahead=8, cut_records=True)
     reads.clear()  # (the statistics pass: whole records here, shorter than its block)
     n = sum(1 for _ in dls.train)
     assert max(reads) <= 8 * 50  # never more than read_ahead sub-windows of one row
@@ -305,7 +310,7 @@ PEAK_SCRIPT = textwrap.dedent("""
     torch.zeros(1)
     before = peak_mib()
     dls = create_stream_dls(sys.argv[1], sys.argv[1], bs=16, sub_seq_len=100,
-                            lazy=sys.argv[2] == "lazy")
+                            lazy=sys.argv[2] == "lazy", cut_records=True)
     for i, b in enumerate(dls.train):
         if i == 300:
             break
@@ -350,8 +355,10 @@ def test_bad_inputs_get_errors_that_name_the_parameter_and_what_would_be_valid(t
     with pytest.raises(ValueError, match="train record 1 is empty"):
         create_stream_dls(empty, recs, bs=1, sub_seq_len=5)
     with pytest.raises(ValueError, match=r"bs=9 is larger than .* 8 sub-windows .*bs <= 8"):
-        create_stream_dls(recs, recs, bs=9, sub_seq_len=5)
-    with pytest.raises(ValueError, match=r"valid_bs=3 is larger .* valid_bs <= 2"):
+        create_stream_dls(recs, recs, bs=9, sub_seq_len=5, cut_records=True)
+    with pytest.raises(ValueError, match=r"bs=3 rows need at least 3 train records.*bs <= 2"):
+        create_stream_dls(recs, recs, bs=3, sub_seq_len=5)
+    with pytest.raises(ValueError, match=r"valid_bs=3 rows need .* 1\. Choose valid_bs <= 1"):
         create_stream_dls(recs, recs[:1], bs=2, valid_bs=3, sub_seq_len=5)
     with pytest.raises(TypeError, match="bs must be an int"):
         create_stream_dls(recs, recs, bs=2.0, sub_seq_len=5)

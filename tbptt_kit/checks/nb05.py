@@ -38,6 +38,10 @@ def check_largest_fitting_sub_seq_len(largest_fitting_sub_seq_len) -> str:
     sizes = dict(rnn_type="lstm", hidden_size=512, num_layers=1, bs=1)
     budget = step(win_sz=500, sub_seq_len=100, **sizes) + 1
     cases.append(((500, 1, 512, budget), largest_sub_seq_len(500, budget, **sizes)))
+    # the boundary: a budget of exactly the step at sub_seq_len=100 fits it (<=, not <)
+    sizes = dict(rnn_type="lstm", hidden_size=40, num_layers=1, bs=16)
+    budget = step(win_sz=500, sub_seq_len=100, **sizes)
+    cases.append(((500, 16, 40, budget), largest_sub_seq_len(500, budget, **sizes)))
     return check_cases(
         "Exercise 1",
         largest_fitting_sub_seq_len,

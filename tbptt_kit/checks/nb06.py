@@ -13,7 +13,7 @@ from ..model import StatefulRNN
 from .core import RIGHT, WRONG, call_student
 from .nb04 import lag_layout_problem
 
-__all__ = ["check_clip_by_norm", "check_truncated_grad_by_lag"]
+__all__ = ["check_clip_by_norm", "check_start_state", "check_truncated_grad_by_lag"]
 
 
 def check_truncated_grad_by_lag(my_truncated_grad_by_lag) -> str:
@@ -109,3 +109,58 @@ def _diagnose_clip(mine, before, ref, got, norm, max_norm, same) -> str:
     if norm < max_norm:
         return "The norm is already below max_norm: leave the gradients as they are."
     return "Total norm = sqrt(sum of every gradient's squared entries); factor max_norm / norm."
+
+
+def _start_state_problem(got, state, reset, n_rows, what):
+    """What is wrong with ``got`` as the start state, in the student's terms; None if right."""
+    if state is None or n_rows != state.shape[1]:
+        if got is None:
+            return None
+        rows = (
+            "" if state is None else f" (the batch has {n_rows} rows, your state {state.shape[1]})"
+        )
+        return (f"with {what}{rows} return None, a zero state. PyTorch raises 'Expected hidden "
+                "size ...' for a state of the wrong rows.")  # fmt: skip
+    expected = state.detach() * (~reset).float()[None, :, None]
+    if not isinstance(got, torch.Tensor) or got.shape != state.shape:
+        return f"return a tensor of shape {tuple(state.shape)}, got {type(got).__name__}."
+    if got.grad_fn is not None:
+        return ("your state is still attached to the previous batch's graph, so the next "
+                "backward() goes through it again: 'Trying to backward through the graph a "
+                "second time'. retain_graph=True only hides that, while the graph (and its "
+                "memory) grows every batch. Detach it.")  # fmt: skip
+    if not torch.equal(got[:, reset], expected[:, reset]):
+        where = ("the first batch of an epoch (every row flagged: the wrap-around)"
+                 if what == "wrap" else "rows flagged in reset")  # fmt: skip
+        return (f"in {where} a new record starts, but your state still holds the previous "
+                "one's. Zero those rows.")  # fmt: skip
+    if not torch.allclose(got[:, ~reset], expected[:, ~reset]):
+        return ("you changed rows whose record goes on (reset False); those must carry their "
+                "state unchanged.")  # fmt: skip
+    return None
+
+
+def check_start_state(start_state) -> str:
+    """Exercise 06.3: start_state(state, reset, n_rows) -> the state a stream batch of n_rows
+    rows starts from: None if ``state`` is None or holds another number of rows; else
+    ``state`` detached, with the rows flagged in ``reset`` (n_rows,) bool zeroed."""
+    torch.manual_seed(0)
+    rnn = torch.nn.RNN(1, 8, batch_first=True)
+    _, attached = rnn(torch.randn(4, 5, 1))  # (1, 4, 8), still in the graph
+    cases = [  # (state, reset, n_rows, what the case is about)
+        (None, torch.tensor([True] * 4), 4, "no state yet"),
+        (attached, torch.tensor([False] * 4), 4, "detach"),
+        (attached, torch.tensor([False, True, False, True]), 4, "rows"),
+        (attached, torch.tensor([True] * 4), 4, "wrap"),
+        (attached, torch.tensor([False] * 3), 3, "fewer rows"),
+    ]
+    for state, reset, n_rows, what in cases:
+        got, verdict = call_student("Exercise 3", start_state, state, reset.clone(), n_rows)
+        if verdict:
+            return verdict
+        problem = _start_state_problem(got, state, reset, n_rows, what)
+        if problem:
+            print(f"Exercise 3: not yet right: {problem}")
+            return WRONG
+    print(f"Exercise 3: right, on all {len(cases)} cases. Well done.")
+    return RIGHT

@@ -19,12 +19,16 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from ..smoke import smoke_samples
+
 __all__ = [
+    "HDF5Signals",
     "STALE_AFTER_S",
     "TEMPORARY_MARK",
     "read_attrs",
@@ -250,3 +254,44 @@ def _first_non_finite(x: np.ndarray) -> int | None:
     """Index of the first NaN or Inf in ``x``, or None when every value is finite."""
     bad = np.flatnonzero(~np.isfinite(x))
     return int(bad[0]) if bad.size else None
+
+
+class HDF5Signals:
+    """Named 1-D signals of one HDF5 file, read as a (T, n) float32 array only when sliced.
+
+    ``sig[a:b]`` reads samples a..b-1 of every signal from disk (one h5py read per signal),
+    checks them for NaN and Inf and returns a (b - a, n) float32 array. Nothing else is held.
+    """
+
+    def __init__(self, path: str | Path, names: Sequence[str]):
+        self.path, self.names, self._file = Path(path), list(names), None
+        with h5py.File(self.path, "r") as f:  # fail now, not mid-epoch
+            missing = [n for n in self.names if n not in f]
+            if missing:
+                raise ValueError(f"names {missing} not found in {self.path}; it has {sorted(f)}.")
+            lengths = {signal_length(f, n, self.path) for n in self.names}
+            if len(lengths) != 1 or -1 in lengths:
+                raise ValueError(f"{self.names} in {self.path} must be 1-D and of equal length.")
+            self.fs = read_fs(f, self.path)
+        n = smoke_samples(lengths.pop())  # smoke mode (TBPTT_KIT_SMOKE=1): the first few samples
+        self.shape, self.dtype = (n, len(self.names)), np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, t: slice) -> np.ndarray:
+        if self._file is None:  # opened on the first read, then kept open
+            self._file = h5py.File(self.path, "r")
+            self._datasets = [self._file[n] for n in self.names]
+        t = slice(*t.indices(len(self)))
+        cols = [d[t] for d in self._datasets]  # one read per signal
+        x = cols[0][:, None] if len(cols) == 1 else np.stack(cols, axis=1)
+        x = x.astype(np.float32, copy=False)
+        bad = ~np.isfinite(x)
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            raise ValueError(
+                f"signal {self.names[j]!r} in {self.path} is {x[i, j]} at "
+                f"sample {t.start + i}; clean the data before training."
+            )
+        return x

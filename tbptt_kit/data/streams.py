@@ -1,27 +1,26 @@
-"""The stream layout: ``bs`` contiguous streams through whole records, one sub-window at a time.
+"""The stream layout: ``bs`` rows that read whole records, one sub-window at a time.
 
 The window layout (``windows.py``) cuts records into windows and starts every window from a
-zero state. The stream layout never cuts a record into windows: it lays the records end to
-end and deals that long line out to ``bs`` streams, one per row of the batch. Batch i is the
-i-th sub-window of ``sub_seq_len`` steps of every stream, so the state a row ends batch i
-with is exactly the state it needs to start batch i + 1.
+zero state. The stream layout never cuts a signal record: each row of the batch reads whole
+records one after another, and batch i is the i-th sub-window of ``sub_seq_len`` steps of
+every row, so the state a row ends batch i with is the state it needs to start batch i + 1.
+A row's state is reset (``Batch.reset``) only where a new record starts in that row.
 
-Each record is padded to a whole number of sub-windows (``-`` below: zeros, left out of the
-loss by ``Batch.mask``), so a record always starts at the start of a sub-window. Records A
-(8 steps), B (7), C (9), D (4), E (2); bs 3, sub_seq_len 3; ``R`` marks ``Batch.reset`` True
-for that row at that batch (the row starts from a zero state there):
+Each record is padded to a whole number of sub-windows (``-``: zeros, left out of the loss
+by ``Batch.mask``). The records are packed to balance the rows: longest first, each to the
+row with the fewest sub-windows so far. Records A (8 steps), B (7), C (9), D (4), E (2);
+bs 3, sub_seq_len 3; ``R`` marks a reset of that row at that batch:
 
-    batch:       0          1          2          3
-    row 0:   R A A A    . A A A    . A A -    R B B B
-    row 1:   R B B B    . B - -    R C C C    . C C C
-    row 2:   R C C C    R D D D    . D - -    R E E -
+    batch:       0          1          2          3          4
+    row 0:   R A A A    . A A A    . A A -    R D D D    . D - -
+    row 1:   R B B B    . B B B    . B - -    R E E -    . - - -
+    row 2:   R C C C    . C C C    . C C C    . - - -    . - - -
 
-Batch 0 resets every row. B goes on in row 1, from a zero state: a
-record is cut only where one stream ends and the next begins (at most bs - 1 cuts an epoch).
-Streams differ by at most one sub-window; an ended stream gets all-padding sub-windows.
-
-Shuffling (training) reorders whole records before each epoch, never steps. HDF5 records are
-read lazily, ``read_ahead`` sub-windows per row at a time: O(bs x read_ahead x sub_seq_len).
+Shuffling (training) reorders the records each epoch, never steps; the rows' lengths (and
+the batches per epoch) do not depend on the order. ``cut_records=True`` is the language-model
+convention (text): the records end to end are cut into ``bs`` equal streams; a piece that
+continues a record starts from a zero state (a reset that is not a record's start). HDF5
+records are read lazily, ``read_ahead`` sub-windows per row at a time, never whole.
 """
 
 from __future__ import annotations
@@ -31,14 +30,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 
 from ..smoke import smoke_samples
 from ..validation import check_record_channels
 from .batch import Batch
-from .hdf5 import read_fs, signal_length
+from .hdf5 import HDF5Signals
 from .windows import DataLoaders, Normalizer, as_2d, check_int
 
 __all__ = [
@@ -46,51 +44,12 @@ __all__ = [
     "StreamDataset",
     "StreamLoader",
     "check_records",
+    "check_rows",
     "create_stream_dls",
+    "pack_records",
     "stream_pieces",
     "streaming_normalizer",
 ]
-
-
-class HDF5Signals:
-    """Named 1-D signals of one HDF5 file, read as a (T, n) float32 array only when sliced.
-
-    ``sig[a:b]`` reads samples a..b-1 of every signal from disk (one h5py read per signal),
-    checks them for NaN and Inf and returns a (b - a, n) float32 array. Nothing else is held.
-    """
-
-    def __init__(self, path: str | Path, names: Sequence[str]):
-        self.path, self.names, self._file = Path(path), list(names), None
-        with h5py.File(self.path, "r") as f:  # fail now, not mid-epoch
-            missing = [n for n in self.names if n not in f]
-            if missing:
-                raise ValueError(f"names {missing} not found in {self.path}; it has {sorted(f)}.")
-            lengths = {signal_length(f, n, self.path) for n in self.names}
-            if len(lengths) != 1 or -1 in lengths:
-                raise ValueError(f"{self.names} in {self.path} must be 1-D and of equal length.")
-            self.fs = read_fs(f, self.path)
-        n = smoke_samples(lengths.pop())  # smoke mode (TBPTT_KIT_SMOKE=1): the first few samples
-        self.shape, self.dtype = (n, len(self.names)), np.dtype(np.float32)
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __getitem__(self, t: slice) -> np.ndarray:
-        if self._file is None:  # opened on the first read, then kept open
-            self._file = h5py.File(self.path, "r")
-            self._datasets = [self._file[n] for n in self.names]
-        t = slice(*t.indices(len(self)))
-        cols = [d[t] for d in self._datasets]  # one read per signal
-        x = cols[0][:, None] if len(cols) == 1 else np.stack(cols, axis=1)
-        x = x.astype(np.float32, copy=False)
-        bad = ~np.isfinite(x)
-        if bad.any():
-            i, j = np.argwhere(bad)[0]
-            raise ValueError(
-                f"signal {self.names[j]!r} in {self.path} is {x[i, j]} at "
-                f"sample {t.start + i}; clean the data before training."
-            )
-        return x
 
 
 @dataclass
@@ -104,13 +63,27 @@ class StreamDataset:
     stream_len: int = 0
 
 
-def stream_pieces(lengths: Sequence[int], order: Sequence[int], bs: int, sub_seq_len: int):
-    """Deal the records, in ``order``, to ``bs`` streams of (nearly) equal length.
+def pack_records(lengths: Sequence[int], order: Sequence[int], bs: int, sub_seq_len: int):
+    """Whole records to ``bs`` rows: longest first (ties in ``order``), each to the row with
+    the fewest sub-windows so far; each row then reads its records in ``order``.
 
-    Each record takes ceil(length / sub_seq_len) sub-windows. Stream j gets the sub-windows
-    from (j * total) // bs up to ((j + 1) * total) // bs of the records laid end to end.
-    Returns, per stream, its pieces (record, first sub-window, end sub-window), and the
-    number of batches per epoch (the longest stream, in sub-windows).
+    Returns, per row, its pieces (record, 0, its sub-windows), and the batches per epoch
+    (the longest row), which does not depend on ``order``.
+    """
+    n_sub = {r: math.ceil(lengths[r] / sub_seq_len) for r in order}
+    place = {r: i for i, r in enumerate(order)}
+    rows, fill = [[] for _ in range(bs)], [0] * bs
+    for r in sorted(order, key=lambda r: -n_sub[r]):  # a stable sort: ties stay in order
+        j = min(range(bs), key=lambda j: (fill[j], j))
+        rows[j].append(r)
+        fill[j] += n_sub[r]
+    return [[(r, 0, n_sub[r]) for r in sorted(row, key=place.get)] for row in rows], max(fill)
+
+
+def stream_pieces(lengths: Sequence[int], order: Sequence[int], bs: int, sub_seq_len: int):
+    """The language-model convention: the records, in ``order``, laid end to end and cut
+    into ``bs`` streams of (nearly) equal length; stream j gets the sub-windows from
+    (j * total) // bs up to ((j + 1) * total) // bs. Same returns as ``pack_records``.
     """
     n_sub = [math.ceil(lengths[r] / sub_seq_len) for r in order]
     total = sum(n_sub)
@@ -150,6 +123,7 @@ class StreamLoader:
         read_ahead: int = 32,
         what: str = "train",
         max_batches: int | None = None,
+        cut_records: bool = False,
     ):
         bs_name = "bs" if what == "train" else f"{what}_bs"
         check_int(bs_name, bs)
@@ -159,19 +133,14 @@ class StreamLoader:
             check_int("max_batches", max_batches)
         lengths = [len(u) for u in ds.u]
         check_records(lengths, [len(y) for y in ds.y], sub_seq_len, what)
-        n_sub = sum(math.ceil(n / sub_seq_len) for n in lengths)
-        if bs > n_sub:
-            raise ValueError(
-                f"{bs_name}={bs} is larger than the number of streams the {what} data can fill: "
-                f"its {len(lengths)} record(s) hold {n_sub} sub-windows of sub_seq_len="
-                f"{sub_seq_len}, one per stream at least. Choose {bs_name} <= {n_sub} (or a "
-                f"shorter sub_seq_len)."
-            )
+        check_rows(lengths, bs, sub_seq_len, cut_records, bs_name, what)
+        self.pack = stream_pieces if cut_records else pack_records
+        self.cut_records = cut_records
         self.ds, self.bs, self.sub_seq_len, self.shuffle = ds, bs, sub_seq_len, shuffle
         self.seq_len, self.read_ahead, self.lengths = sub_seq_len, read_ahead, lengths
         self.generator = torch.Generator().manual_seed(seed)
         self.device = torch.device(device)
-        self.n_batches = stream_pieces(lengths, range(len(lengths)), bs, sub_seq_len)[1]
+        self.n_batches = self.pack(lengths, range(len(lengths)), bs, sub_seq_len)[1]
         ds.stream_len, self.max_batches = self.n_batches * sub_seq_len, max_batches
 
     @property
@@ -193,6 +162,20 @@ class StreamLoader:
             torch.randperm(n, generator=self.generator).tolist() if self.shuffle else list(range(n))
         )
 
+    def places(self, order: Sequence[int] | None = None) -> dict[int, tuple[int, int]]:
+        """Where each record lies in an epoch: record -> (row, first step), for ``order``
+        (default: as given, the validation order). Whole-record layout only."""
+        if self.cut_records:
+            raise ValueError("places() needs whole records per row; cut_records=True cuts them.")
+        order = list(range(len(self.lengths))) if order is None else list(order)
+        rows = self.pack(self.lengths, order, self.bs, self.sub_seq_len)[0]
+        out = {}
+        for j, pieces in enumerate(rows):
+            step = 0
+            for r, _, n_sub in pieces:
+                out[r], step = (j, step), step + n_sub * self.sub_seq_len
+        return out
+
     def _row(self, pieces) -> Iterator[tuple]:
         """One stream's sub-windows in time order: (u, y, n real steps, starts a record)."""
         k = self.sub_seq_len
@@ -209,7 +192,7 @@ class StreamLoader:
             yield None, None, 0, False
 
     def __iter__(self) -> Iterator[Batch]:
-        pieces, _ = stream_pieces(self.lengths, self.order(), self.bs, self.sub_seq_len)
+        pieces, _ = self.pack(self.lengths, self.order(), self.bs, self.sub_seq_len)
         rows = [self._row(p) for p in pieces]
         u0, y0 = self.ds.u[0], self.ds.y[0]
         k, bs = self.sub_seq_len, self.bs
@@ -232,6 +215,25 @@ class StreamLoader:
                 reset=torch.from_numpy(reset).to(to),
                 mask=None if mask is None else mask.to(to),
             )
+
+
+def check_rows(lengths, bs: int, sub_seq_len: int, cut_records: bool, bs_name: str, what: str):
+    """Raise a ValueError when ``bs`` rows cannot be filled (a record, or a cut piece, each)."""
+    n_sub = sum(math.ceil(n / sub_seq_len) for n in lengths)
+    if cut_records and bs > n_sub:
+        raise ValueError(
+            f"{bs_name}={bs} is larger than the number of streams the {what} data can fill: "
+            f"its {len(lengths)} record(s) hold {n_sub} sub-windows of sub_seq_len="
+            f"{sub_seq_len}, one per stream at least. Choose {bs_name} <= {n_sub} (or a "
+            f"shorter sub_seq_len)."
+        )
+    if not cut_records and bs > len(lengths):
+        raise ValueError(
+            f"{bs_name}={bs} rows need at least {bs} {what} records: each row reads whole "
+            f"records, and there are {len(lengths)}. Choose {bs_name} <= {len(lengths)}, or "
+            f"cut_records=True to cut the records into {bs_name} streams (each piece that "
+            "continues a record in another row then starts from a zero state)."
+        )
 
 
 def check_records(u_lengths, y_lengths, sub_seq_len: int, what: str = "train") -> None:
@@ -312,14 +314,17 @@ def create_stream_dls(
     device="cpu",
     max_batches: int | None = None,
     units: tuple[str, float] = ("", 1.0),
+    cut_records: bool = False,
 ) -> DataLoaders:
     """Stream-layout loaders from HDF5 files (u0/y0 datasets, an fs attribute) or arrays.
 
     train, valid: a path, a (u, y) pair of arrays (T,) or (T, n), or a list of those; each is
     one record. test: a dict name -> path or (u, y) pair, kept whole (read into memory).
-    Records are dealt to ``bs`` streams (``valid_bs`` for validation, default ``bs``); each
-    batch is the next ``sub_seq_len`` steps of every stream. Where one stream ends and the
-    next begins, a record may be split: its second part starts from a zero state.
+    Each of the ``bs`` rows (``valid_bs`` for validation, default ``bs``) reads whole records
+    one after another (so bs <= the number of records); each batch is the next
+    ``sub_seq_len`` steps of every row. cut_records=True cuts the records laid end to end
+    into ``bs`` equal streams instead (one long record in many rows): a piece that continues
+    a record starts from a zero state, flagged in ``Batch.reset``.
 
     A record that ends inside a sub-window is padded with zeros, left out of the loss by
     ``Batch.mask``; the row's next record starts at the next batch (``Batch.reset`` True).
@@ -342,7 +347,9 @@ def create_stream_dls(
         test_records[name] = (u[0], y[0])
     check_record_channels((u_tr, y_tr), (u_va, y_va), test_records)
     train_ds, valid_ds = StreamDataset(u_tr, y_tr), StreamDataset(u_va, y_va)
-    kw = dict(sub_seq_len=sub_seq_len, device=device, read_ahead=read_ahead)
+    kw = dict(
+        sub_seq_len=sub_seq_len, device=device, read_ahead=read_ahead, cut_records=cut_records
+    )
     return DataLoaders(
         train=StreamLoader(train_ds, bs, shuffle=True, seed=seed, max_batches=max_batches, **kw),
         valid=StreamLoader(valid_ds, valid_bs or bs, shuffle=False, what="valid", **kw),

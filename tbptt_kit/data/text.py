@@ -141,7 +141,9 @@ def create_dls_text(
         ds = StreamDataset([x[:-1] for x in ids], [x[1:] for x in ids])
         if is_smoke():
             kw["bs"] = min(kw["bs"], sum(math.ceil((len(x) - 1) / sub_seq_len) for x in ids))
-        return StreamLoader(ds, sub_seq_len=sub_seq_len, device=device, what=what, **kw)
+        return StreamLoader(
+            ds, sub_seq_len=sub_seq_len, device=device, what=what, cut_records=True, **kw
+        )
 
     train, valid = split_text(docs, valid_frac)
     return TextDataLoaders(

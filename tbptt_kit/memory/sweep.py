@@ -94,7 +94,7 @@ def plot_memory_sweep(rows: list[SweepRow], ax=None, peak: bool = True):
         xscale="log",
         yscale="log",
         xlabel="window length win_sz (steps)",
-        ylabel="memory of one training step (MiB)",
+        ylabel="activation memory of one step (MiB)" + (", peak: all" if peak else ""),
     )
     ax.set_title("Full BPTT grows with the window; TBPTT stays flat")
     ax.grid(True, which="both", alpha=0.3)

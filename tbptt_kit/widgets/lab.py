@@ -31,7 +31,8 @@ def silverbox_stream_dls(bs: int = 16, sub_seq_len: int = 100):
     smoke mode keeps a few thousand samples of each."""
     parts = silverbox_split(*load_silverbox())
     train, valid = (tuple(x[: smoke_samples(len(x))] for x in parts[p]) for p in ("train", "valid"))
-    dls = create_stream_dls(train, valid, bs=bs, sub_seq_len=sub_seq_len)
+    # one train record in bs rows: cut into bs streams, each piece from a zero state
+    dls = create_stream_dls(train, valid, bs=bs, sub_seq_len=sub_seq_len, cut_records=True)
     dls.fs, dls.units = FS, ("mV", 1e3)
     return dls
 
