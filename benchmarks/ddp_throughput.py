@@ -17,12 +17,9 @@ times in the run's ``log.jsonl`` (the notebook run: the same times, from a callb
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +27,7 @@ from pathlib import Path
 import torch
 
 import tbptt_kit as tk
+from tbptt_kit.train import launch
 
 WARM = 5  # steps left out of each rate
 FLAGS = ["--data", "text", "--bs", "32", "--sub-seq-len", "100", "--hidden-size", "128",
@@ -43,14 +41,7 @@ def rate(steps: list[dict]) -> float:
 
 
 def cli(n_proc: int, n_steps: int, out: Path) -> float:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TBPTT_KIT_THREADS": "1"}
-    run = [sys.executable, "-m", "tbptt_kit.train"]
-    if n_proc > 1:
-        run = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               f"--nproc_per_node={n_proc}", "-m", "tbptt_kit.train"]  # fmt: skip
-    argv = [*run, *FLAGS, "--max-batches", str(n_steps), "--out", str(out)]
-    subprocess.run(argv, check=True, env=env, capture_output=True)
-    rows = [json.loads(line) for line in open(out / "log.jsonl")]
+    rows = launch([*FLAGS, "--max-batches", str(n_steps)], n_proc, out)
     return rate([r for r in rows if "step" in r])
 
 

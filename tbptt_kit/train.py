@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -217,6 +218,36 @@ def main(argv=None, cbs=()) -> int:
         if joined_here and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
     return 0
+
+
+# -- for notebooks and benchmarks: the command in new processes, and its log -------------
+def launch(flags: list[str], n_proc: int = 1, out=None, timeout: float = 600) -> list[dict]:
+    """Run this command with ``flags`` in new processes: alone (``n_proc=1``) or under
+    ``torchrun --standalone --nproc_per_node=n_proc``, one thread each. Returns the rows
+    of its log (``read_log``); raises a RuntimeError with the output when it fails."""
+    out = Path(out or "tbptt-run")
+    cmd = [sys.executable, "-m", "tbptt_kit.train"]
+    if n_proc > 1:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc_per_node={n_proc}", "-m", "tbptt_kit.train"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TBPTT_KIT_THREADS": "1"}
+    done = subprocess.run([*cmd, *flags, "--out", str(out), "--no-progress"],
+                          capture_output=True, text=True, env=env, timeout=timeout)  # fmt: skip
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+    return read_log(out)
+
+
+def read_log(out) -> list[dict]:
+    """The rows of ``out/log.jsonl``: the start, one per step, one per epoch."""
+    return [json.loads(line) for line in open(Path(out) / "log.jsonl", encoding="utf-8")]
+
+
+def samples_per_s(rows: list[dict], warm: int = 5) -> float:
+    """Samples (kept steps) per second over a log's steps after the first ``warm``."""
+    steps = [r for r in rows if "step" in r]
+    a, b = steps[warm - 1], steps[-1]
+    return (b["samples"] - a["samples"]) / (b["seconds"] - a["seconds"])
 
 
 if __name__ == "__main__":
