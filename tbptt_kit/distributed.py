@@ -223,6 +223,7 @@ class DistributedCB(Callback):
 
     def after_fit(self, learn):
         learn.model = unwrap(learn.model)
+        del self.ddp  # DDP's reducer and its hooks go now, not at the process group's end
 
     @staticmethod
     def sum(values: list[float], device) -> list[float]:

@@ -206,6 +206,8 @@ def main(argv=None, cbs=()) -> int:
             scores = distributed.score(learn)
             if rank == 0:
                 print("free-run test RMSE:", {k: round(v, 3) for k, v in scores.items()})
+        if world_size > 1:
+            torch.distributed.barrier()  # every rank done: then each leaves the group
     except torch.distributed.DistError as e:  # another rank died or hung
         print(
             f"tbptt-kit: rank {rank} of {world_size}: lost contact with the other ranks "
