@@ -208,11 +208,13 @@ def main(argv=None, cbs=()) -> int:
                 print("free-run test RMSE:", {k: round(v, 3) for k, v in scores.items()})
         if world_size > 1:
             torch.distributed.barrier()  # every rank done: then each leaves the group
-    except torch.distributed.DistError as e:  # another rank died or hung
+    except RuntimeError as e:  # another rank died or hung: say so, exit
+        if not lost_contact(e, world_size):
+            raise
         print(
             f"tbptt-kit: rank {rank} of {world_size}: lost contact with the other ranks "
             f"({type(e).__name__}: {str(e).splitlines()[0]}). Another rank has probably "
-            f"died: its error is in torchrun's summary.",
+            f"died or hangs: its own error is in torchrun's summary.",
             file=sys.stderr,
         )
         return 1
@@ -220,6 +222,14 @@ def main(argv=None, cbs=()) -> int:
         if joined_here and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
     return 0
+
+
+def lost_contact(e: RuntimeError, world_size: int) -> bool:
+    """Is ``e`` a collective that failed because another rank is gone or stuck?"""
+    said = ("gloo", "nccl", "connection", "timed out", "timeout", "closed by peer")
+    return world_size > 1 and (
+        isinstance(e, torch.distributed.DistError) or any(w in str(e).lower() for w in said)
+    )
 
 
 # -- for notebooks and benchmarks: the command in new processes, and its log -------------

@@ -10,6 +10,7 @@ Each rank writes RESULTS_DIR/rank<r>.json: per scenario the exit status and what
 import json
 import os
 import sys
+import time
 
 import torch
 
@@ -48,6 +49,12 @@ class StateCheckCB(Callback):
             self.last = (hs[0] if isinstance(hs, tuple) else hs).clone()
 
 
+class HangCB(Callback):
+    def after_batch(self, learn):
+        if learn.training and learn.step_in_epoch == 2 and int(os.environ["RANK"]) == 1:
+            time.sleep(30)  # a rank that hangs, alive: the other must not wait forever
+
+
 class DieCB(Callback):
     def after_batch(self, learn):
         if learn.training and learn.step_in_epoch == 2 and int(os.environ["RANK"]) == 1:
@@ -60,11 +67,16 @@ if __name__ == "__main__":
     distributed.start(required=True, timeout_s=60)  # one process group for every scenario
     for name, argv in scenarios.items():
         check = StateCheckCB()
-        rc = train.main(argv, cbs=[check, DieCB()] if name == "die" else [check])
+        if name == "hang":  # main joins a new group, with the scenario's --timeout
+            torch.distributed.destroy_process_group()
+        extra = {"die": [DieCB()], "hang": [HangCB()]}.get(name, [])
+        start = time.perf_counter()
+        rc = train.main(argv, cbs=[check, *extra])
         last = getattr(check, "last", None)
         last = None if last is None else float(last.abs().sum())
         results[name] = dict(rc=rc, checked=getattr(check, "checked", 0),
                              failed=getattr(check, "failed", 0),
-                             carried=getattr(check, "carried", 0), state_sum=last)  # fmt: skip
+                             carried=getattr(check, "carried", 0), state_sum=last,
+                             seconds=time.perf_counter() - start)  # fmt: skip
         json.dump(results, open(os.path.join(out, f"rank{rank}.json"), "w"))
-    torch.distributed.destroy_process_group() if torch.distributed.is_initialized() else None
+    os._exit(0)  # the "hang" scenario leaves the process group broken: no teardown

@@ -83,13 +83,15 @@ def runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ddp")
     plans = scenarios(tmp)
     two = {n: [*a, "--out", str(tmp / f"two_{n}")] for n, a in plans.items()}
+    # last, as it breaks the process group: rank 1 hangs 30 s at its third step
+    two["hang"] = [*plans["streams"], "--timeout", "5", "--out", str(tmp / "two_hang")]
     (tmp / "plans.json").write_text(json.dumps(two))
     done = torchrun(WORKER, tmp, tmp / "plans.json")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     ranks = [json.loads((tmp / f"rank{r}.json").read_text()) for r in (0, 1)]
     one = {}
     for n, a in plans.items():
-        if n != "bs_odd":
+        if n not in ("bs_odd", "hang"):
             assert train.main([*a, "--out", str(tmp / f"one_{n}")]) == 0
             one[n] = tmp / f"one_{n}"
     return tmp, ranks, one, done
@@ -162,6 +164,13 @@ def test_a_rank_that_dies_stops_the_others_with_an_error_not_a_hang(tmp_path):
     assert done.returncode != 0
     assert took < 90
     assert "exitcode  : 3" in done.stderr  # torchrun names the rank that died, and how
+
+
+@pytest.mark.slow
+def test_a_rank_that_hangs_makes_the_other_exit_with_a_clear_error_in_bounded_time(runs):
+    _, ranks, _, done = runs
+    assert ranks[0]["hang"]["rc"] == 1 and ranks[0]["hang"]["seconds"] < 25  # --timeout 5
+    assert "rank 0 of 2: lost contact with the other ranks" in done.stderr
 
 
 # -- in one process: the rows, the flags --------------------------------------------------
