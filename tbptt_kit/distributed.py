@@ -36,7 +36,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from .data.windows import Batch
+from .data.batch import Batch
 from .evaluate import N_INIT, free_run_rmse
 from .learner import Callback
 
@@ -125,12 +125,11 @@ class RankShard:
             a, e = self.rows.start, min(self.rows.stop, b.u.shape[0])
             if a >= e:  # nothing of this batch is ours: one row, all of it masked
                 mask = torch.zeros((1, b.u.shape[1]), dtype=torch.bool, device=b.u.device)
-                yield Batch(b.u[:1] * 0, b.y[:1] * 0, b.new_window, b.sub_idx, None, mask)
+                yield Batch(b.u[:1] * 0, b.y[:1] * 0, b.reset[:1], b.sub_idx, mask)
                 continue
             rows = slice(a, e)
-            reset = None if b.reset is None else b.reset[rows]
             mask = None if b.mask is None else b.mask[rows]
-            yield Batch(b.u[rows], b.y[rows], b.new_window, b.sub_idx, reset, mask)
+            yield Batch(b.u[rows], b.y[rows], b.reset[rows], b.sub_idx, mask)
 
 
 def shard_dls(dls, rank: int, world_size: int):
@@ -144,20 +143,44 @@ def shard_dls(dls, rank: int, world_size: int):
 
 
 # -- the model in DDP, the loss over the global kept steps --------------------------------
+class _ForwardFrom(torch.nn.Module):
+    """The model's ``forward_from`` as a module's forward, so that DDP sees every run."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, u, hidden_state=None):
+        return self.model.forward_from(u, hidden_state)
+
+
 class StatefulDDP(DistributedDataParallel):
-    """DDP around a ``StatefulRNN``: names DDP lacks (``reset_state``, ``hidden_state``,
-    ``u_mean``...) are this rank's module's, so the state stays per rank."""
+    """DDP around a ``StatefulRNN``: ``forward_from`` runs through DDP (which then averages
+    the gradients); the state (``hidden_state``, ``reset_state``...) and every other name DDP
+    lacks are this rank's model's, so the state stays per rank."""
+
+    def __init__(self, model, **kw):
+        super().__init__(_ForwardFrom(model), **kw)
+
+    def forward_from(self, u, hidden_state=None):
+        return self(u, hidden_state)
 
     def __getattr__(self, name):
         try:
             return super().__getattr__(name)
         except AttributeError:
-            return getattr(self.module, name)
+            return getattr(self.module.model, name)
+
+    def __setattr__(self, name, value):
+        if name in ("hidden_state", "past_u"):  # the state: this rank's model keeps it
+            setattr(self.module.model, name, value)
+        else:
+            super().__setattr__(name, value)
 
 
 def unwrap(model):
-    """The module inside a DDP wrapper, or the model itself."""
-    return model.module if isinstance(model, DistributedDataParallel) else model
+    """The model inside a ``StatefulDDP``, or the model itself."""
+    return model.module.model if isinstance(model, StatefulDDP) else model
 
 
 class DistributedCB(Callback):
@@ -186,9 +209,11 @@ class DistributedCB(Callback):
         device = next(learn.model.parameters()).device
         ids = [device.index] if device.type == "cuda" else None
         self.ddp = StatefulDDP(learn.model, device_ids=ids, **NO_BUFFER_BROADCAST)
+        self.valid_n = 0
 
     def before_epoch(self, learn):
         learn.model = self.ddp  # the epoch's forward passes go through DDP
+        self.valid_n = 0  # kept steps seen in validation, by this rank
 
     def after_loss(self, learn):
         if not learn.training:
@@ -202,13 +227,15 @@ class DistributedCB(Callback):
             learn.loss = learn.loss * (n * self.world_size / total)
 
     def after_batch(self, learn):
-        if learn.training:  # what the recorder and the non-finite stop see: the global loss
+        if not learn.training:  # validation: count this rank's kept steps
+            self.valid_n += len(learn.kept(learn.batch.y, learn.batch)[1])
+        else:  # what the recorder and the non-finite stop see: the global loss
             total = self.sum([learn.loss.item()], learn.pred.device)[0]
             learn.loss = torch.tensor(total / self.world_size)
 
     def after_validate(self, learn):
         funcs = [learn.loss_func, *learn.metrics]
-        n = learn.valid_count
+        n, self.valid_n = self.valid_n, 0
         squares = [getattr(f, "__name__", "") in ROOT_MEAN_SQUARE for f in funcs]
         parts = [
             (v * v if sq else v) * n if n else 0.0 for v, sq in zip(learn.valid_scores, squares)
@@ -216,10 +243,9 @@ class DistributedCB(Callback):
         total, *sums = self.sum([float(n), *parts], learn.pred.device)
         means = [s / total for s in sums]
         learn.valid_scores = [math.sqrt(m) if sq else m for m, sq in zip(means, squares)]
-        learn.valid_count = int(total)
 
     def after_epoch(self, learn):
-        learn.model = self.ddp.module  # between epochs (checkpoints, scores): the bare model
+        learn.model = unwrap(self.ddp)  # between epochs (checkpoints, scores): the bare model
 
     def after_fit(self, learn):
         learn.model = unwrap(learn.model)

@@ -239,9 +239,7 @@ class Learner:
         """[valid_loss, *metrics] over the validation windows, in the signal's units."""
         pred, targ = self.predict(dl)
         self.valid_scores = [float(f(pred, targ)) for f in [self.loss_func, *self.metrics]]
-        self.valid_count = len(targ)  # the kept steps they were scored on
-        self("after_validate")  # e.g. several processes: combine every process's scores
-        return self.valid_scores
+        return self("after_validate") or self.valid_scores  # a callback may combine processes
 
     def run_windows(self, u: torch.Tensor, y: torch.Tensor, backward: bool = True, each=None):
         """Run one batch of whole windows u (bs, win_sz, n_u), y (bs, win_sz, n_y) through

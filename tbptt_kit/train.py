@@ -27,9 +27,10 @@ import torch
 from . import distributed
 from .data.silverbox import TEST_NAMES, create_dls_silverbox, load_silverbox, silverbox_split
 from .data.streams import create_stream_dls
-from .data.text import bits_per_char, create_dls_text
+from .data.text import create_dls_text
 from .data.windows import create_dls
-from .learner import Callback, fun_rmse
+from .learner import Callback
+from .losses import bits_per_char, fun_rmse
 from .rnn_learner import RNNLearner
 
 

@@ -37,7 +37,7 @@ class StateCheckCB(Callback):
         if b.new_window:
             self.failed += h is not None
         elif self.last is not None:
-            reset = b.reset if b.reset is not None else torch.zeros(len(b.u), dtype=torch.bool)
+            reset = b.reset
             ok = (h[:, reset] == 0).all() and (h[:, ~reset] == self.last[:, ~reset]).all()
             self.failed += not bool(ok)
             self.carried += int((~reset).sum())
