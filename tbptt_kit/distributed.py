@@ -40,6 +40,9 @@ from .data.batch import Batch
 from .evaluate import N_INIT, free_run_rmse
 from .learner import Callback
 
+__all__ = ["DistributedCB", "RankShard", "StatefulDDP", "launched", "score", "shard_dls",
+           "shard_rows", "start", "unwrap", "world"]  # fmt: skip
+
 RENDEZVOUS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 ROOT_MEAN_SQUARE = ("fun_rmse",)
 # DDP's flag that stops it copying rank 0's buffers into every rank at each forward pass

@@ -33,6 +33,8 @@ from .learner import Callback
 from .losses import bits_per_char, fun_rmse
 from .rnn_learner import RNNLearner
 
+__all__ = ["JsonLogCB", "build", "launch", "main", "parser", "read_log", "samples_per_s"]
+
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
