@@ -197,7 +197,8 @@ class DistributedCB(Callback):
 
     def before_fit(self, learn):
         self.rank, self.world_size = world()
-        if learn.bptt.mode != "truncated" and learn.bptt.mode != "full" or learn.bptt.bptt_len:
+        b = learn.bptt  # one forward call per step, for DDP: full, or truncated with k2 = k1
+        if not b.sub_seq_len == b.loader_sub_seq_len == (b.bptt_len or b.sub_seq_len):
             raise ValueError(
                 f"{learn.bptt.label} runs the model outside its forward call, which DDP does "
                 f"not see: train several processes with bptt='full' or 'truncated' (k2 = k1)."
