@@ -51,11 +51,12 @@ def scenarios(tmp: Path) -> dict:
                     "--sub-seq-len", "20", "--bs", "8", *small],
         # records that end inside a sub-window: padded, masked steps, per-row resets
         "streams": ["--data", "hdf5", "--train", *train_s, "--valid", *valid_s,
-                    "--sub-seq-len", "25", "--bs", "4", "--n-skip", "3", *small],
+                    "--sub-seq-len", "25", "--bs", "4", "--valid-bs", "2", "--n-skip", "3",
+                    *small],
         "text": ["--data", "text", "--text", str(text), "--sub-seq-len", "30", "--bs", "6",
                  "--valid-bs", "2", *small],
         "bs_odd": ["--data", "hdf5", "--train", *train_s, "--valid", *valid_s,
-                   "--sub-seq-len", "25", "--bs", "5", *small],
+                   "--sub-seq-len", "25", "--bs", "3", "--valid-bs", "2", *small],
     }  # fmt: skip
 
 
@@ -149,7 +150,7 @@ def test_a_checkpoint_of_rank_0_scores_the_same_in_one_process(runs, name):
 def test_a_global_bs_that_does_not_divide_among_the_processes_is_refused(runs):
     _, ranks, _, done = runs
     assert [r["bs_odd"]["rc"] for r in ranks] == [2, 2]
-    assert "bs=5 is the global number of rows and must divide among 2 processes" in done.stderr
+    assert "bs=3 is the global number of rows and must divide among 2 processes" in done.stderr
 
 
 @pytest.mark.slow
