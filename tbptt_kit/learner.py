@@ -59,10 +59,12 @@ class Callback:
     def before_fit(self, learn): ...
     def before_epoch(self, learn): ...
     def before_batch(self, learn): ...
+    def after_loss(self, learn): ...
     def after_backward(self, learn): ...
     def after_batch(self, learn): ...
     def after_epoch(self, learn): ...
     def after_fit(self, learn): ...
+    def after_validate(self, learn): ...
 
 
 class TbpttResetCB(Callback):
@@ -135,6 +137,7 @@ class Learner:
         """Forward ``self.batch`` from the carried state, its loss; in training, backward and step."""
         self.pred = self.bptt.forward(self.model, self.batch.u)
         self.loss = self.loss_func(*self.kept(self.pred, self.batch))
+        self("after_loss")  # e.g. several processes: weigh by the global count of kept steps
         if self.training:
             self.loss.backward()
             self("after_backward")  # e.g. clip the gradients
@@ -235,7 +238,8 @@ class Learner:
     def validate(self, dl=None) -> list[float]:
         """[valid_loss, *metrics] over the validation windows, in the signal's units."""
         pred, targ = self.predict(dl)
-        return [float(f(pred, targ)) for f in [self.loss_func, *self.metrics]]
+        self.valid_scores = [float(f(pred, targ)) for f in [self.loss_func, *self.metrics]]
+        return self("after_validate") or self.valid_scores  # a callback may combine processes
 
     def run_windows(self, u: torch.Tensor, y: torch.Tensor, backward: bool = True, each=None):
         """Run one batch of whole windows u (bs, win_sz, n_u), y (bs, win_sz, n_y) through

@@ -242,6 +242,8 @@ CHECKS = {
     "steps_per_lab_epoch": lambda f: checks.check_steps_per_lab_epoch(f),
     "compensation_factors": lambda f: checks.check_compensation_factors(f),
     "shortest_safe_truncation": lambda f: checks.check_shortest_safe_truncation(f),
+    "rank_rows": lambda f: checks.check_rank_rows(f),
+    "loss_weight": lambda f: checks.check_loss_weight(f),
 }
 
 
