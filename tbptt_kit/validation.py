@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 import numpy as np
 
 __all__ = [
+    "check_paths",
+    "check_seed",
     "as_signal",
     "check_channels",
     "check_int",
@@ -158,3 +161,18 @@ def check_record_channels(train, valid, test: dict) -> None:
                     f"{what} record {i} has (n_u, n_y) = {(u.shape[1], y.shape[1])} channels, "
                     f"but train record 0 has {want}: every record needs the same channels."
                 )
+
+
+def check_seed(seed) -> None:
+    """A TypeError or ValueError unless ``seed`` is a non-negative int (numpy's too)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be a non-negative int, got {type(seed).__name__} {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed}")
+
+
+def check_paths(**paths) -> None:
+    """A TypeError for each given path that is not a str or Path (None: not given)."""
+    for name, value in paths.items():
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise TypeError(f"{name} must be a str or Path, got {type(value).__name__} {value!r}")

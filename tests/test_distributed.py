@@ -85,7 +85,7 @@ def runs(tmp_path_factory):
     plans = scenarios(tmp)
     two = {n: [*a, "--out", str(tmp / f"two_{n}")] for n, a in plans.items()}
     # last, as it breaks the process group: rank 1 hangs 30 s at its third step
-    two["hang"] = [*plans["streams"], "--timeout", "5", "--out", str(tmp / "two_hang")]
+    two["hang"] = [*plans["streams"], "--timeout", "15", "--out", str(tmp / "two_hang")]
     (tmp / "plans.json").write_text(json.dumps(two))
     done = torchrun(WORKER, tmp, tmp / "plans.json")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -170,7 +170,7 @@ def test_a_rank_that_dies_stops_the_others_with_an_error_not_a_hang(tmp_path):
 @pytest.mark.slow
 def test_a_rank_that_hangs_makes_the_other_exit_with_a_clear_error_in_bounded_time(runs):
     _, ranks, _, done = runs
-    assert ranks[0]["hang"]["rc"] == 1 and ranks[0]["hang"]["seconds"] < 25  # --timeout 5
+    assert ranks[0]["hang"]["rc"] == 1 and ranks[0]["hang"]["seconds"] < 45  # --timeout 15
     assert "rank 0 of 2: lost contact with the other ranks" in done.stderr
 
 

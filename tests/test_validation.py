@@ -98,7 +98,7 @@ def test_run_windows_refuses_windows_its_sub_seq_len_does_not_divide():
 
 
 def test_error_by_position_refuses_stream_loaders():
-    dls = create_stream_dls([signal()], [signal(seed=1)], bs=2, sub_seq_len=20)
+    dls = create_stream_dls([signal()], [signal(seed=1)], bs=1, sub_seq_len=20)
     learn = RNNLearner(dls, hidden_size=4, sub_seq_len=20, progress=False)
     with pytest.raises(ValueError, match="error_by_position scores windows.*stream loaders"):
         error_by_position(learn)
@@ -118,7 +118,7 @@ def test_a_text_model_loaded_with_another_vocabulary_of_the_same_size_is_refused
 @pytest.mark.parametrize("layout", ["streams", "text"])
 def test_max_memory_guards_streams_and_text(layout):
     if layout == "streams":
-        dls = create_stream_dls([signal()], [signal(seed=1)], bs=2, sub_seq_len=20)
+        dls = create_stream_dls([signal()], [signal(seed=1)], bs=1, sub_seq_len=20)
     else:
         dls = create_dls_text(DOCS, bs=2, sub_seq_len=20)
     learn = RNNLearner(dls, hidden_size=4, sub_seq_len=20, max_memory=1, progress=False)

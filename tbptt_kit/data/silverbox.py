@@ -15,13 +15,13 @@ silverbox_split cuts a record into the standard train / valid / test parts.
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..smoke import smoke_samples
+from ..validation import check_paths, check_seed
 from .cache import cache_dir, read_cached, signals_sha256, write_cached
 from .hdf5 import remove_stale_temporaries
 from .official import (
@@ -106,7 +106,7 @@ def simulate_silverbox(seed: int = 0, realism: bool = True) -> tuple[np.ndarray,
     The same seed always gives the same record. ``realism`` adds the signal generator's
     roll-off to the multisine lines. Takes under a second.
     """
-    _check_seed(seed)
+    check_seed(seed)
     if not isinstance(realism, (bool, np.bool_)):
         raise TypeError(f"realism must be True or False, got {type(realism).__name__} {realism!r}")
     rng = np.random.default_rng(seed)
@@ -220,8 +220,8 @@ def _check_load_arguments(source, seed, path, url, cache) -> None:
     """Raise a ValueError or TypeError, naming the argument, for what ``load_silverbox`` cannot use."""
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
-    _check_seed(seed)
-    _check_paths(path=path, cache=cache)
+    check_seed(seed)
+    check_paths(path=path, cache=cache)
     if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
         raise ValueError(f"url must be an http:// or https:// address, got {url!r}")
     if source == "simulated" and (path is not None or url is not None):
@@ -239,26 +239,12 @@ def _load_simulated(seed: int, folder: Path) -> tuple[np.ndarray, np.ndarray]:
     return record
 
 
-def _check_paths(**paths) -> None:
-    """A TypeError for each given path that is not a str or Path (None: not given)."""
-    for name, value in paths.items():
-        if value is not None and not isinstance(value, (str, os.PathLike)):
-            raise TypeError(f"{name} must be a str or Path, got {type(value).__name__} {value!r}")
-
-
 def silverbox_on_disk(cache: str | Path | None = None) -> str:
     """ "official" when the measured record is in the data folder (``cache`` or cache_dir()),
     cached or as one of PLACED_FILES, else "simulated". Never reads or downloads a record."""
     folder = Path(cache) if cache is not None else cache_dir()
     names = [f"silverbox_official_v{OFFICIAL_VERSION}.h5", *PLACED_FILES]
     return "official" if any((folder / n).is_file() for n in names) else "simulated"
-
-
-def _check_seed(seed: int) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be a non-negative int, got {type(seed).__name__} {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed}")
 
 
 def _read_cache(file: Path, params: dict) -> tuple[np.ndarray, np.ndarray] | None:
