@@ -237,7 +237,7 @@ def test_a_mode_and_loaders_that_disagree_say_what_each_hands_out():
 
 
 def test_stream_loaders_train_with_plain_truncated_bptt_of_their_sub_seq_len_only():
-    dls = create_stream_dls(record(200), record(100, 1), bs=2, sub_seq_len=10)
+    dls = create_stream_dls(record(200), record(100, 1), bs=2, sub_seq_len=10, cut_records=True)
     BPTT("truncated", 10).check_loaders(dls)
     for other in [
         BPTT(),
@@ -260,7 +260,9 @@ def test_win_sz_must_fit_the_shortest_of_unequal_records():
 
 def test_create_stream_dls_keeps_the_test_records_whole():
     test = {"a": record(333, 5), "b": record(57, 6, n_u=1, n_y=1)}
-    dls = create_stream_dls(record(200), record(100, 1), test, bs=2, sub_seq_len=10)
+    dls = create_stream_dls(
+        record(200), record(100, 1), test, bs=2, sub_seq_len=10, cut_records=True
+    )
     assert sorted(dls.test) == ["a", "b"]
     for name, (u, y) in test.items():
         got_u, got_y = dls.test[name]
@@ -297,7 +299,9 @@ def test_every_tensor_of_a_batch_is_on_the_loaders_device(layout):
     if layout == "windows":
         dls = create_dls(record(300), record(200, 1), win_sz=50, sub_seq_len=25)
     else:
-        dls = create_stream_dls([record(95), record(60, 1)], record(100, 1), bs=2, sub_seq_len=20)
+        dls = create_stream_dls(
+            [record(95), record(60, 1)], record(100, 1), bs=2, sub_seq_len=20, cut_records=True
+        )
     assert dls.to("meta") is dls
     for loader in (dls.train, dls.valid):
         batch = next(iter(loader))
@@ -308,14 +312,16 @@ def test_every_tensor_of_a_batch_is_on_the_loaders_device(layout):
 def test_stream_errors_name_the_part_of_the_data_they_are_about():
     with pytest.raises(ValueError, match="valid record 1 is empty"):
         empty = (np.zeros(0, np.float32), np.zeros(0, np.float32))
-        create_stream_dls(record(200), [record(100, 1), empty], bs=2, sub_seq_len=10)
+        create_stream_dls(
+            record(200), [record(100, 1), empty], bs=2, sub_seq_len=10, cut_records=True
+        )
     with pytest.raises(ValueError, match="train record 0 is empty"):
         check_records([0], [0], sub_seq_len=10)
 
 
 def test_stream_training_shuffles_its_records_every_epoch_validation_never():
     recs = [record(30, seed) for seed in range(8)]
-    dls = create_stream_dls(recs, recs, bs=2, sub_seq_len=10, seed=3)
+    dls = create_stream_dls(recs, recs, bs=2, sub_seq_len=10, seed=3, cut_records=True)
     train_orders = [dls.train.order() for _ in range(4)]
     assert all(sorted(o) == list(range(8)) for o in train_orders)
     assert len({tuple(o) for o in train_orders}) > 1  # reshuffled each epoch
@@ -326,7 +332,9 @@ def test_stream_test_records_from_hdf5_are_read_into_memory(tmp_path):
     u, y = record(500, 3)
     path = tmp_path / "test.h5"
     write_record(path, {"u0": u[:, 0], "y0": y[:, 0]}, fs=100.0)
-    dls = create_stream_dls(record(200), record(100, 1), {"t": path}, bs=2, sub_seq_len=10)
+    dls = create_stream_dls(
+        record(200), record(100, 1), {"t": path}, bs=2, sub_seq_len=10, cut_records=True
+    )
     got_u, got_y = dls.test["t"]
     assert isinstance(got_u, np.ndarray) and isinstance(got_y, np.ndarray)
     assert np.array_equal(got_u, u) and np.array_equal(got_y, y)

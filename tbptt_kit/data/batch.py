@@ -49,9 +49,11 @@ def split_windows(u: torch.Tensor, y: torch.Tensor, sub_seq_len: int | None) -> 
     for what cannot be cut exactly: u and y of other (bs, win_sz), a sub_seq_len that does not
     divide win_sz (no tail is ever dropped)."""
     for name, x in (("u", u), ("y", y)):
-        if not torch.is_tensor(x) or x.ndim != 3:
+        if not torch.is_tensor(x) or x.ndim not in (2, 3):  # 2-D: token ids (bs, win_sz)
             shape = f"shape {tuple(x.shape)}" if hasattr(x, "shape") else type(x).__name__
-            raise ValueError(f"{name} must be a tensor (bs, win_sz, n), got {shape}.")
+            raise ValueError(
+                f"{name} must be a tensor (bs, win_sz, n) or ids (bs, win_sz), got {shape}."
+            )
     if u.shape[:2] != y.shape[:2]:
         raise ValueError(
             f"u {tuple(u.shape)} and y {tuple(y.shape)} must have the same (bs, win_sz): "
