@@ -38,14 +38,7 @@ class LabRules:
     ``max_sub_windows`` sub-windows; streams: STREAM_SUB_SEQ_LENS), ``predicted()`` and
     ``memory_text`` (activation memory of one step), ``refusal()`` (over the ``max_memory``
     budget), ``message`` (why the last ``set`` or run did not do what was asked).
-
-    Runs: ``train()`` -> the row (also in ``runs``, a ``Table``), or None when refused or
-    failed (``message``, ``last_error``). A row's ``valid RMSE (mV)`` is the free-run score
-    (``learn.score("valid")``: 50 samples initialise, the rest is scored); ``curves`` holds
-    each run's training losses, ``learn`` the last learner. Every run: ``fit_flat_cos`` at
-    ``lr`` with the same ``seed``; windows every ``stp_sz`` = 50 samples by default (a fifth of
-    the reference's windows) keep an epoch to seconds. ``make_dls(bs=, win_sz=, stp_sz=,
-    sub_seq_len=)`` and ``make_stream_dls(bs=, sub_seq_len=)`` build the loaders.
+    The runs are ``Lab``'s (``lab.py``).
     """
 
     def __init__(
