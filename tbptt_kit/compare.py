@@ -67,6 +67,7 @@ def compare(
     seed: int = 0,
     memory: bool = True,
     progress: bool = False,
+    learners: dict | None = None,
     **learner_kwargs,
 ) -> Table:
     """Train each configuration on the same data from the same seed; one row each.
@@ -83,6 +84,8 @@ def compare(
     equal_steps: False: ``n_epoch`` epochs each. True or an int: the same number of
         optimizer steps for every configuration (``epochs_for_equal_steps``).
     memory: also measure one training step's memory (``measure_memory``, after training).
+    learners: a dict to keep the trained learners in, by configuration name (to look
+        further at a run without training it again).
 
     Columns: name; bptt; epochs; steps (optimizer steps); samples (window steps seen);
     valid_<unit> and test_<record>_<unit> (free-run RMSE after 50 initialising samples,
@@ -112,6 +115,8 @@ def compare(
             table.append(row | {f"valid{unit}": math.nan})
             continue
         seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
+        if learners is not None:
+            learners[name] = learn
         row["epochs"] = learn.n_epoch
         row["steps"] = len(learn.recorder.losses)
         row["samples"] = learn.n_epoch * len(dls.train.ds) * dls.win_sz

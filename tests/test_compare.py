@@ -112,3 +112,13 @@ def test_table_renderings():
     ]
     assert table.to_markdown().splitlines()[1] == "|---|---|---|---|"
     assert "<td>b&lt;</td>" in table._repr_html_()
+
+
+def test_learners_keeps_each_trained_learner_by_name():
+    kept = {}
+    table = run(CONFIGS[:2], n_epoch=1, learners=kept)
+    assert list(kept) == ["full", "truncated(10)"]
+    # the kept learner is the trained one: scoring it again gives the table's score
+    again = sum(kept["full"].score("valid").values())
+    assert again == pytest.approx(table[0]["valid_mV"], rel=1e-6)
+    assert len(kept["truncated(10)"].recorder.losses) == table[1]["steps"]
