@@ -14,7 +14,10 @@ TBPTT_KIT_SITE tells the notebooks' widget panels to show a static snapshot inst
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import html
+import json
 import os
 import re
 import shutil
@@ -129,6 +132,40 @@ def launch_links(app, pagename, templatename, context, doctree):
         context["body"] = body.replace("tbptt-launch:colab", url["colab"])
 
 
+IMAGE = re.compile(r'<img alt="[^"]*" src="([^"]*_images/([0-9a-f]{64})\.png)"')
+
+
+def figure_alt_texts(executed: Path) -> dict[str, str]:
+    """sha256 of each PNG output -> its alt text (``tk.describe`` puts it in the output's
+    metadata, ``image/png`` -> ``alt``), read from the executed notebook myst-nb wrote."""
+    if not executed.exists():
+        return {}
+    alts = {}
+    for cell in json.loads(executed.read_text()).get("cells", []):
+        for output in cell.get("outputs", []):
+            png = output.get("data", {}).get("image/png")
+            alt = output.get("metadata", {}).get("image/png", {}).get("alt")
+            if png and alt:
+                data = base64.b64decode("".join(png) if isinstance(png, list) else png)
+                alts[hashlib.sha256(data).hexdigest()] = alt
+    return alts
+
+
+def figure_alt_text(app, pagename, templatename, context, doctree):
+    """myst-nb names a figure's file by the sha256 of its PNG and sets its alt to the file
+    name; put the figure's own alt text there instead (issue 22: alt text on the site)."""
+    body = context.get("body", "")
+    if "_images/" not in body:
+        return
+    alts = figure_alt_texts(Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb")
+
+    def with_alt(match):
+        alt = html.escape(alts.get(match.group(2), "a figure of the course"), quote=True)
+        return f'<img alt="{alt}" src="{match.group(1)}"'
+
+    context["body"] = IMAGE.sub(with_alt, body)
+
+
 def home_page(app, exception):
     """index.html at the top of the site, so the folder opens from disk or any static host."""
     if exception is None and app.builder.format == "html":
@@ -146,5 +183,6 @@ def setup(app):
     os.environ["TBPTT_KIT_SITE"] = REPO  # the notebooks' widget panels show their snapshot
     app.connect("source-read", readme_as_home_page)
     app.connect("html-page-context", launch_links)
+    app.connect("html-page-context", figure_alt_text)
     app.connect("build-finished", home_page)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

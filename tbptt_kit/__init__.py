@@ -40,7 +40,7 @@ from .model import StatefulRNN, detach_state
 from .rnn_learner import RNNLearner
 from .rtrl import influence_bytes, rtrl_gradient
 from .smoke import is_smoke
-from .style import lecture_style
+from .style import describe, lecture_style
 from .table import Table
 from .threads import apply_thread_policy, thread_report
 
@@ -88,6 +88,7 @@ __all__ = [
     "create_dls_text",
     "create_stream_dls",
     "cross_entropy",
+    "describe",
     "detach_state",
     "echo_rmse",
     "error_by_position",

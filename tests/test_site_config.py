@@ -73,3 +73,35 @@ def test_a_page_gets_its_own_launch_links_and_local_badges(conf):
     assert f'href="{links["binder"]}"' in context["body"]
     assert f'href="{links["colab"]}"' in context["body"]
     assert 'src="../_static/binder-badge.svg"' in context["body"]
+
+
+def test_a_figure_gets_its_own_alt_text_on_the_page(conf, tmp_path):
+    """myst-nb writes a figure's PNG as _images/<sha256>.png with that path as its alt: the
+    site puts the figure's own alt text (tk.describe's, in the output metadata) there."""
+    import base64
+    import hashlib
+    import json
+
+    png = b"\x89PNG\r\n\x1a\n a figure"
+    other = b"\x89PNG\r\n\x1a\n another figure"
+    sha, sha_other = (hashlib.sha256(p).hexdigest() for p in (png, other))
+    output = {
+        "output_type": "display_data",
+        "data": {"image/png": base64.b64encode(png).decode()},
+        "metadata": {"image/png": {"alt": 'Loss against "epoch" <falls>.'}},
+    }
+    executed = tmp_path / "jupyter_execute" / "notebooks" / "03_x.ipynb"
+    executed.parent.mkdir(parents=True)
+    executed.write_text(json.dumps({"cells": [{"cell_type": "code", "outputs": [output]}]}))
+    app = type("App", (), {"outdir": str(tmp_path / "site")})()
+    body = "".join(
+        f'<img alt="../_images/{s}.png" src="../_images/{s}.png" />' for s in (sha, sha_other)
+    )
+    context = {"body": body}
+    conf.figure_alt_text(app, "notebooks/03_x", "page.html", context, None)
+    assert (
+        f'alt="Loss against &quot;epoch&quot; &lt;falls&gt;." src="../_images/{sha}.png"'
+        in (context["body"])
+    )
+    # a figure drawn without alt text gets a generic one, never its file name
+    assert f'alt="a figure of the course" src="../_images/{sha_other}.png"' in context["body"]

@@ -4,7 +4,8 @@ The site is built once per run in smoke mode (`make site SMOKE=1`: build/site-sm
 executed notebooks cached in build/jupyter_cache/), served by a plain static HTTP server, and
 opened in headless Chromium:
 
-- every page loads with no JavaScript error of the site's own, and every <img> loads;
+- every page loads with no JavaScript error of the site's own, every <img> loads, and every
+  figure of a notebook has its own alt text (tk.describe's);
 - the navigation of the home page reaches every notebook's page;
 - the search page finds "sub_seq_len";
 - each widget cell shows its static snapshot (notebooks 01 and 05), with its own launch links;
@@ -86,6 +87,7 @@ def open_page(browser, url: str):
     return tab, errors
 
 
+NO_ALT = "() => [...document.images].filter(i => i.src.includes('/_images/') && (!i.alt || i.alt.includes('_images/') || i.alt === 'a figure of the course')).map(i => i.src.slice(-20))"
 BROKEN_IMAGES = "() => [...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src.slice(0, 80))"
 LINKS = "(sel) => [...document.querySelectorAll(sel)].map(a => a.href)"
 
@@ -100,6 +102,8 @@ def test_every_page_loads_with_its_images_and_agrees_with_pyproject(browser, sit
             found.append(f"{rel}: JavaScript errors {errors}")
         if broken := tab.evaluate(BROKEN_IMAGES):
             found.append(f"{rel}: broken images {broken}")
+        if no_alt := tab.evaluate(NO_ALT):
+            found.append(f"{rel}: figures without their own alt text {no_alt}")
         launch = tab.evaluate(
             LINKS, 'a[href*="mybinder.org/v2"], a[href*="colab.research.google.com/github"]'
         )
