@@ -39,7 +39,8 @@ course: install
 	$(PY) benchmarks/run_course.py
 
 # Graded assignments with nbgrader (the [grade] extra; see docs/lecturers/assignments.md).
-# release: the students' version in release/tbptt/ (no solutions, no hidden tests).
+# release: the students' version in release/tbptt/ (no solutions, no hidden tests);
+#   every notebook with exercises, or some: make release NOTEBOOKS="01 04".
 # autograde: grades SUBMITTED/<student>/*.ipynb, writes grading/grades.csv.
 SUBMITTED ?= submitted
 
@@ -48,7 +49,7 @@ $(GRADE_STAMP): $(STAMP) pyproject.toml
 	touch $(GRADE_STAMP)
 
 release: install $(GRADE_STAMP)
-	$(PY) tools/grade.py release
+	$(PY) tools/grade.py release $(NOTEBOOKS)
 
 autograde: install $(GRADE_STAMP)
 	$(PY) tools/grade.py autograde $(SUBMITTED)

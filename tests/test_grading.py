@@ -100,7 +100,8 @@ def with_bodies(nb, bodies: dict) -> nbformat.NotebookNode:
     """A copy of the released notebook with each solution cell's function body replaced,
     cut to its imports and exercise cells (grading runs in seconds; the rest is not graded)."""
     nb = copy.deepcopy(nb)
-    nb.cells = [nb.cells[1], *(c for c in nb.cells if "nbgrader" in c.metadata)]
+    head = [c for c in nb.cells[:3] if c.cell_type == "code"]  # the Colab cell, the imports
+    nb.cells = [*head, *(c for c in nb.cells if "nbgrader" in c.metadata)]
     for cell in nb.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
         if grade_id in bodies:
@@ -119,29 +120,36 @@ KIT_CALLS_01 = {
 
 @pytest.mark.slow
 def test_autograde_full_marks_zero_and_zero_for_calling_the_kit(course, tmp_path):
+    """Every graded notebook: the worked solutions score full marks, an empty submission zero;
+    notebook 01 also with a student who only calls the kit (zero). The in-process tests below
+    check the kit's answer for every exercise."""
     root, target = course
-    name = build_assignment.GRADED[0]
-    released = nbformat.read(target / name, as_version=4)
-    source = nbformat.read(root / "source" / "tbptt" / name, as_version=4)
-    right = {
-        c.metadata["nbgrader"]["grade_id"]: c.source.split("### BEGIN SOLUTION\n")[1].split(
-            "\n    ### END SOLUTION"
-        )[0]
-        for c in source.cells
-        if c.metadata.get("nbgrader", {}).get("solution")
-    }
-    for student, nb in (
-        ("correct", with_bodies(released, right)),
-        ("empty", with_bodies(released, {})),
-        ("kit", with_bodies(released, KIT_CALLS_01)),
-    ):
+    students = {"correct": {}, "empty": {}, "kit": {}}
+    for name in build_assignment.GRADED:
+        released = nbformat.read(target / name, as_version=4)
+        source = nbformat.read(root / "source" / "tbptt" / name, as_version=4)
+        right = {
+            c.metadata["nbgrader"]["grade_id"]: c.source.split("### BEGIN SOLUTION\n")[1].split(
+                "\n    ### END SOLUTION"
+            )[0]
+            for c in source.cells
+            if c.metadata.get("nbgrader", {}).get("solution")
+        }
+        students["correct"][name] = with_bodies(released, right)
+        students["empty"][name] = with_bodies(released, {})
+        if name.startswith("01"):
+            students["kit"][name] = with_bodies(released, KIT_CALLS_01)
+    for student, notebooks in students.items():
         (tmp_path / student).mkdir()
-        nbformat.write(nb, tmp_path / student / name)
+        for name, nb in notebooks.items():
+            nbformat.write(nb, tmp_path / student / name)
     rows = grade.autograde(tmp_path, root=root, table=tmp_path / "grades.csv")
-    scores = {
-        r["student"]: (r["score"], r["max_score"]) for r in rows if r["notebook"] == name[:-6]
-    }
-    assert scores == {"correct": (4.0, 4.0), "empty": (0.0, 4.0), "kit": (0.0, 4.0)}
+    scores = {(r["student"], r["notebook"]): (r["score"], r["max_score"]) for r in rows}
+    for name in build_assignment.GRADED:
+        points = 2.0 * len(list((ROOT / "notebooks" / "solutions").glob(f"{name[:2]}_ex*.py")))
+        assert scores["correct", name[:-6]] == (points, points), name
+        assert scores["empty", name[:-6]] == (0.0, points), name
+    assert scores["kit", build_assignment.GRADED[0][:-6]] == (0.0, 4.0)
     assert (tmp_path / "grades.csv").read_text().startswith("student,notebook,score,max_score")
 
 
@@ -234,4 +242,20 @@ def test_source_notebooks_are_valid_nbgrader_json(course):
             for c in nb["cells"]
             if "nbgrader" in c["metadata"]
         ]
-        assert len(ids) == len(set(ids)) == 4
+        n_exercises = len(list((ROOT / "notebooks" / "solutions").glob(f"{name[:2]}_ex*.py")))
+        assert len(ids) == len(set(ids)) == 2 * n_exercises  # a solution and a test each
+
+
+def test_every_exercise_of_the_course_is_graded():
+    numbers = {p.name[:2] for p in SOLUTIONS}
+    assert {name[:2] for name in build_assignment.GRADED} == numbers
+    assert set(TESTS) == {p.stem for p in SOLUTIONS}  # one graded test per worked solution
+
+
+def test_release_names_notebooks_by_number_and_refuses_one_without_exercises():
+    assert grade.notebook_names(["1", "04"]) == [
+        "01_silverbox_and_windows.ipynb",
+        "04_tbptt_and_stateful_models.ipynb",
+    ]
+    with pytest.raises(ValueError, match="'00' has no exercises"):
+        grade.notebook_names(["00"])

@@ -32,7 +32,12 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS, TESTS = ROOT / "notebooks", ROOT / "grading" / "tests"
 ASSIGNMENT = "tbptt"
-GRADED = ["01_silverbox_and_windows.ipynb", "04_tbptt_and_stateful_models.ipynb"]
+# Every notebook with exercises (a worked solution in notebooks/solutions/), in course order.
+GRADED = sorted(
+    nb.name
+    for nb in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")
+    if any((NOTEBOOKS / "solutions").glob(f"{nb.name[:2]}_ex*.py"))
+)
 POINTS = 2  # per exercise
 HIDDEN_MARK = "# --- hidden tests ---"
 STUB = re.compile(r'^(\s*)raise NotImplementedError\("Exercise (\d+)', re.M)
@@ -59,12 +64,19 @@ def nbgrader_meta(grade_id: str, solution: bool, grade: bool) -> dict:
 
 
 def solution_body(solution_file: Path, func_name: str) -> str:
-    """The body of ``func_name`` in the worked solution, as source lines."""
+    """The body of ``func_name`` in the worked solution, as source lines, preceded by the
+    solution file's own imports (moved into the function: ``import math`` must come along)."""
     text = solution_file.read_text()
-    for node in ast.parse(text).body:
+    lines = text.splitlines()
+    tree = ast.parse(text).body
+    imports = [
+        f"    {lines[node.lineno - 1].strip()}"
+        for node in tree
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and node.lineno == node.end_lineno
+    ]
+    for node in tree:
         if isinstance(node, ast.FunctionDef) and node.name == func_name:
-            lines = text.splitlines()[node.lineno : node.end_lineno]
-            return "\n".join(lines)
+            return "\n".join([*imports, *lines[node.lineno : node.end_lineno]])
     raise ValueError(f"{solution_file} defines no function {func_name}")
 
 

@@ -50,7 +50,9 @@ def nbgrader(command: str, root: Path, *args: str) -> None:
 
 
 def release(root: Path = COURSE, out: Path = ROOT / "release", names=None) -> Path:
-    """Build the source notebooks, generate the students' version, copy it to ``out``."""
+    """Build the source notebooks, generate the students' version, copy it to ``out``.
+    ``names``: the notebooks to release (default: every notebook with exercises)."""
+    shutil.rmtree(root / "source" / ASSIGNMENT, ignore_errors=True)  # none left from before
     for name in names or build_assignment.GRADED:
         build_assignment.build(name, root / "source")
     nbgrader("generate_assignment", root)
@@ -107,15 +109,30 @@ def grade_rows(root: Path, students: list[str]) -> list[dict]:
     return rows
 
 
+def notebook_names(numbers: list[str]) -> list[str]:
+    """The graded notebooks' file names for numbers such as ``["01", "4"]``."""
+    by_number = {name[:2]: name for name in build_assignment.GRADED}
+    names = []
+    for number in numbers:
+        key = number.zfill(2)[:2] if number.isdigit() else number
+        if key not in by_number:
+            raise ValueError(
+                f"notebooks: {number!r} has no exercises to grade; valid: {sorted(by_number)}"
+            )
+        names.append(by_number[key])
+    return names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("release")
+    rel = sub.add_parser("release")
+    rel.add_argument("notebooks", nargs="*", help="numbers to release, e.g. 01 04 (default: all)")
     grade = sub.add_parser("autograde")
     grade.add_argument("submitted", type=Path, help="one folder per student, notebooks inside")
     args = parser.parse_args()
     if args.command == "release":
-        release()
+        release(names=notebook_names(args.notebooks))
     else:
         autograde(args.submitted)
 

@@ -42,7 +42,7 @@ def check_compensation_factors(compensation_factors) -> str:
     )
 
 
-def reference_shortest_safe_truncation(lens, tol: float) -> int:
+def safe_truncation_answer(lens, tol: float) -> int:
     """The smallest k such that every lag >= k carries less than ``tol`` of the largest
     gradient in ``lens`` (lag 0 first): truncation at k then loses almost nothing."""
     lens = np.abs(np.asarray(lens, dtype=float))
@@ -76,7 +76,7 @@ def _lenses():
 def check_shortest_safe_truncation(shortest_safe_truncation) -> str:
     """Exercise 10.2: shortest_safe_truncation(lens, tol) on lenses of known shape."""
     cases = [
-        ((lens, tol), reference_shortest_safe_truncation(lens, tol))
+        ((lens, tol), safe_truncation_answer(lens, tol))
         for lens in _lenses()
         for tol in (1e-2, 1e-4)
     ]
