@@ -3,7 +3,7 @@
     sphinx-build -b html -c docs . build/site      # from the repository root
 
 The source folder is the repository root, so the README (the home page: docs/index.md,
-``readme_as_home_page``), every notebooks/[0-9]*.ipynb, benchmarks/README.md, ARCHITECTURE.md and every
+``readme_as_home_page``), every notebooks/[0-9]*.ipynb, benchmarks/README.md, ARCHITECTURE.md, REFERENCES.md and every
 docs/**/*.md page are picked up without listing them here. myst-nb executes each notebook at
 build time (in smoke mode when TBPTT_KIT_SMOKE=1) and caches the result: the cache folder is
 named after a hash of the kit's code, so a change to tbptt_kit/ (or to the solutions, or
@@ -67,6 +67,7 @@ include_patterns = [
     "notebooks/[0-9]*.ipynb",
     "benchmarks/README.md",
     "ARCHITECTURE.md",
+    "REFERENCES.md",
 ]
 exclude_patterns = ["build", ".venv", "**/.ipynb_checkpoints"]
 
