@@ -11,13 +11,13 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-import torch
 
 import tbptt_kit as tk
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import build_assignment  # noqa: E402
+from grading_support import passes, solution  # noqa: E402
 
 pytest.importorskip("nbgrader", reason="nbgrader is in the [grade] extra (make test installs it)")
 import grade  # noqa: E402
@@ -154,24 +154,6 @@ def test_autograde_full_marks_zero_and_zero_for_calling_the_kit(course, tmp_path
 
 
 # -- the graded tests themselves, in this process: fast, and each one's controls -------------
-def passes(test: str, **names) -> bool:
-    """Does the graded test ``test`` pass with the student's ``names`` defined?"""
-    try:
-        exec(compile(TESTS[test], test, "exec"), {"np": np, "torch": torch, "tk": tk, **names})
-        return True
-    except AssertionError:
-        return False
-
-
-def solution(stem: str, name: str, **context):
-    namespace = {"np": np, "torch": torch, "tk": tk, **context}
-    body = (ROOT / "notebooks" / "solutions" / f"{stem}.py").read_text()
-    tree = ast.parse(body)
-    tree.body = [
-        n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.Import, ast.ImportFrom))
-    ]
-    exec(compile(tree, stem, "exec"), namespace)
-    return namespace[name]
 
 
 def test_graded_tests_pass_the_worked_solutions():

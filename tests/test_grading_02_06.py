@@ -24,6 +24,7 @@ from tbptt_kit.model import detach_state
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import build_assignment  # noqa: E402
+from grading_support import passes, solution  # noqa: E402
 
 MINE = ("02_ex1", "02_ex2", "03_ex1", "03_ex2", "05_ex1", "05_ex2", "06_ex1", "06_ex2", "06_ex3")
 TESTS = {stem: build_assignment.test_source(build_assignment.TESTS / f"{stem}.py") for stem in MINE}
@@ -45,26 +46,6 @@ DISABLED = {
     (callbacks, "GradClipCB"): callbacks.GradClipCB,
     (artbp, "_zero_rows"): artbp._zero_rows,
 }
-
-
-def passes(test: str, **names) -> bool:
-    """Does the graded test ``test`` pass with the student's ``names`` defined?"""
-    try:
-        exec(compile(TESTS[test], test, "exec"), {"np": np, "torch": torch, "tk": tk, **names})
-        return True
-    except AssertionError:
-        return False
-
-
-def solution(stem: str, name: str, **context):
-    namespace = {"np": np, "torch": torch, "tk": tk, **context}
-    body = (ROOT / "notebooks" / "solutions" / f"{stem}.py").read_text()
-    tree = ast.parse(body)
-    tree.body = [
-        n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.Import, ast.ImportFrom))
-    ]
-    exec(compile(tree, stem, "exec"), namespace)
-    return namespace[name]
 
 
 STUDENT = {  # stem -> the student's function's name

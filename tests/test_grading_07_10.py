@@ -2,7 +2,6 @@
 calls the kit's own answer does not (while that answer, unblocked, is right and would); the
 usual mistakes do not; and the kit is whole again afterwards."""
 
-import ast
 import math
 import sys
 from collections import Counter
@@ -24,6 +23,7 @@ import tbptt_kit.losses
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import build_assignment  # noqa: E402
+from grading_support import passes, solution  # noqa: E402
 
 MINE = ["07_ex1", "07_ex2", "08_ex1", "08_ex2", "09_ex1", "09_ex2", "10_ex1", "10_ex2"]
 TESTS = {stem: build_assignment.test_source(build_assignment.TESTS / f"{stem}.py") for stem in MINE}
@@ -48,26 +48,6 @@ KIT = {
         tbptt_kit.checks.nb10.safe_truncation_answer
     ),
 }
-
-
-def passes(test: str, **names) -> bool:
-    """Does the graded test ``test`` pass with the student's ``names`` defined?"""
-    try:
-        exec(compile(TESTS[test], test, "exec"), {"np": np, "torch": torch, "tk": tk, **names})
-        return True
-    except AssertionError:
-        return False
-
-
-def solution(stem: str, name: str, **context):
-    namespace = {"np": np, "torch": torch, "tk": tk, **context}
-    body = (ROOT / "notebooks" / "solutions" / f"{stem}.py").read_text()
-    tree = ast.parse(body)
-    tree.body = [
-        n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.Import, ast.ImportFrom))
-    ]
-    exec(compile(tree, stem, "exec"), namespace)
-    return namespace[name]
 
 
 def passes_unblocked(test: str, **names) -> bool:
