@@ -136,29 +136,32 @@ def launch_links(app, pagename, templatename, context, doctree):
 IMAGE = re.compile(r'<img alt="[^"]*" src="([^"]*_images/([0-9a-f]{64})\.png)"')
 
 
-def figure_alt_texts(executed: Path) -> dict[str, str]:
+def figure_alt_texts(notebooks: list[Path]) -> dict[str, str]:
     """sha256 of each PNG output -> its alt text (``tk.describe`` puts it in the output's
-    metadata, ``image/png`` -> ``alt``), read from the executed notebook myst-nb wrote."""
-    if not executed.exists():
-        return {}
+    metadata, ``image/png`` -> ``alt``), read from executed notebooks."""
     alts = {}
-    for cell in json.loads(executed.read_text()).get("cells", []):
-        for output in cell.get("outputs", []):
-            png = output.get("data", {}).get("image/png")
-            alt = output.get("metadata", {}).get("image/png", {}).get("alt")
-            if png and alt:
-                data = base64.b64decode("".join(png) if isinstance(png, list) else png)
-                alts[hashlib.sha256(data).hexdigest()] = alt
+    for notebook in (path for path in notebooks if path.exists()):
+        for cell in json.loads(notebook.read_text()).get("cells", []):
+            for output in cell.get("outputs", []):
+                png = output.get("data", {}).get("image/png")
+                alt = output.get("metadata", {}).get("image/png", {}).get("alt")
+                if png and alt:
+                    data = base64.b64decode("".join(png) if isinstance(png, list) else png)
+                    alts[hashlib.sha256(data).hexdigest()] = alt
     return alts
 
 
 def figure_alt_text(app, pagename, templatename, context, doctree):
     """myst-nb names a figure's file by the sha256 of its PNG and sets its alt to the file
-    name; put the figure's own alt text there instead (issue 22: alt text on the site)."""
+    name; put the figure's own alt text there instead (issue 22: alt text on the site).
+    The outputs are in the page's executed copy (build/jupyter_execute) after a fresh run,
+    and only in the execution cache when the page came from it, so both are read."""
     body = context.get("body", "")
     if "_images/" not in body:
         return
-    alts = figure_alt_texts(Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb")
+    executed = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
+    cached = sorted(Path(app.config.nb_execution_cache_path).glob("executed/*/base.ipynb"))
+    alts = figure_alt_texts([executed, *cached])
 
     def with_alt(match):
         alt = html.escape(alts.get(match.group(2), "a figure of the course"), quote=True)

@@ -93,7 +93,8 @@ def test_a_figure_gets_its_own_alt_text_on_the_page(conf, tmp_path):
     executed = tmp_path / "jupyter_execute" / "notebooks" / "03_x.ipynb"
     executed.parent.mkdir(parents=True)
     executed.write_text(json.dumps({"cells": [{"cell_type": "code", "outputs": [output]}]}))
-    app = type("App", (), {"outdir": str(tmp_path / "site")})()
+    config = type("Config", (), {"nb_execution_cache_path": str(tmp_path / "cache")})()
+    app = type("App", (), {"outdir": str(tmp_path / "site"), "config": config})()
     body = "".join(
         f'<img alt="../_images/{s}.png" src="../_images/{s}.png" />' for s in (sha, sha_other)
     )
@@ -105,3 +106,30 @@ def test_a_figure_gets_its_own_alt_text_on_the_page(conf, tmp_path):
     )
     # a figure drawn without alt text gets a generic one, never its file name
     assert f'alt="a figure of the course" src="../_images/{sha_other}.png"' in context["body"]
+
+
+def test_a_figure_of_a_page_built_from_the_cache_gets_its_alt_text(conf, tmp_path):
+    """A page built from the execution cache has an executed copy without outputs; the alt
+    text is read from the cache's record of the notebook instead."""
+    import base64
+    import hashlib
+    import json
+
+    png = b"\x89PNG\r\n\x1a\n a cached figure"
+    sha = hashlib.sha256(png).hexdigest()
+    output = {
+        "output_type": "display_data",
+        "data": {"image/png": [base64.b64encode(png).decode()]},
+        "metadata": {"image/png": {"alt": "Memory grows with win_sz."}},
+    }
+    executed = tmp_path / "jupyter_execute" / "notebooks" / "03_x.ipynb"
+    executed.parent.mkdir(parents=True)
+    executed.write_text(json.dumps({"cells": [{"cell_type": "code", "outputs": []}]}))
+    record = tmp_path / "cache" / "executed" / "0123abcd" / "base.ipynb"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"cells": [{"cell_type": "code", "outputs": [output]}]}))
+    config = type("Config", (), {"nb_execution_cache_path": str(tmp_path / "cache")})()
+    app = type("App", (), {"outdir": str(tmp_path / "site"), "config": config})()
+    context = {"body": f'<img alt="../_images/{sha}.png" src="../_images/{sha}.png" />'}
+    conf.figure_alt_text(app, "notebooks/03_x", "page.html", context, None)
+    assert context["body"] == f'<img alt="Memory grows with win_sz." src="../_images/{sha}.png" />'

@@ -87,7 +87,7 @@ def open_page(browser, url: str):
     return tab, errors
 
 
-NO_ALT = "() => [...document.images].filter(i => i.src.includes('/_images/') && (!i.alt || i.alt.includes('_images/'))).map(i => i.src.slice(-20))"
+NO_ALT = "() => [...document.images].filter(i => i.src.includes('/_images/') && (!i.alt || i.alt.includes('_images/') || i.alt === 'a figure of the course')).map(i => i.src.slice(-20))"
 BROKEN_IMAGES = "() => [...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src.slice(0, 80))"
 LINKS = "(sel) => [...document.querySelectorAll(sel)].map(a => a.href)"
 
