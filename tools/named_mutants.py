@@ -131,8 +131,8 @@ NAMED = [
     (
         "a non-integer bptt_len accepted",
         "tbptt_kit/bptt.py",
-        "if isinstance(self.bptt_len, bool) or not isinstance(self.bptt_len, int):",
-        "if False:",
+        'check_int("bptt_len", self.bptt_len)',
+        "pass",
         "test_bptt_refuses_what_it_cannot_run",
     ),
     (
