@@ -7,16 +7,11 @@ fails on one or more of its survivors and passes on the code. Public API only.
 import numpy as np
 import pytest
 import torch
+from test_mutants_core import record  # a (u, y) record of n samples: (n, 1) each
 
 from tbptt_kit import BPTT, StatefulRNN, Truncation, create_dls, create_stream_dls
 from tbptt_kit.data.streams import StreamDataset, StreamLoader, streaming_normalizer
 from tbptt_kit.data.windows import Normalizer, WindowDataset, check_channels
-
-
-def record(n, seed=0):
-    rng = np.random.default_rng(seed)
-    u = rng.standard_normal((n, 1)).astype(np.float32)
-    return u, (np.convolve(u[:, 0], [0.5, 0.3, 0.2])[:n, None]).astype(np.float32)
 
 
 def three_d(n=20):
