@@ -253,7 +253,7 @@ class DistributedCB(Callback):
 
     def after_fit(self, learn):
         learn.model = unwrap(learn.model)
-        del self.ddp  # DDP's reducer and its hooks go now, not at the process group's end
+        self.__dict__.pop("ddp", None)  # DDP's reducer goes now; none if before_fit refused
 
     @staticmethod
     def sum(values: list[float], device) -> list[float]:
