@@ -3,16 +3,14 @@ installs from the default index alone. Checked with pip's own resolver (``pip in
 --dry-run --report``) against two local indexes: a "default" one holding torch 2.13.0 (on
 PyPI, the CUDA build) and a "CPU" one holding 2.13.0+cpu. Nothing is downloaded."""
 
-import functools
-import http.server
 import json
 import subprocess
 import sys
-import threading
 import zipfile
 from pathlib import Path
 
 import pytest
+from local_server import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
@@ -47,13 +45,8 @@ def indexes(tmp_path_factory):
     fake_wheel(root / "default", VERSION)
     fake_wheel(root / "cpu", f"{VERSION}+cpu")
     fake_wheel(root / "cpu-old", "2.2.0+cpu")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    yield {name: f"{base}/{name}" for name in ("default", "cpu", "cpu-old")}
-    server.shutdown()
+    with serving(root) as base:
+        yield {name: f"{base}/{name}" for name in ("default", "cpu", "cpu-old")}
 
 
 def resolved_torch(spec: list[str], default_index: str, tmp_path: Path) -> dict:
@@ -126,7 +119,8 @@ def test_hub_requirements_take_cpu_torch_and_the_kit_from_a_tag():
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in text.splitlines()
     assert f"torch=={VERSION}+cpu" in text.splitlines()
-    assert f"tbptt-kit @ git+https://github.com/tbptt-kit/tbptt-kit@v{version}" in text
+    repo = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+    assert f"tbptt-kit @ git+{repo}@v{version}" in text, "the kit from this version's tag"
     locked = pins(ROOT / "hub" / "constraints.txt")
     for name, pinned in pins(ROOT / "hub" / "requirements.txt").items():
         assert locked.get(name) == pinned, f"{name}: requirements {pinned}, lock {locked.get(name)}"

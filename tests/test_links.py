@@ -50,9 +50,9 @@ def test_notebook_opens_with_its_own_launch_badges_and_the_colab_cell(path):
 
 
 def copy_of_the_repository(dest: Path) -> Path:
-    for name in ("pyproject.toml", "README.md", "Makefile"):
+    for name in ("pyproject.toml", "README.md", "Makefile", "CITATION.cff"):
         shutil.copy(ROOT / name, dest / name)
-    for folder in ("tools", "notebooks", "docs"):
+    for folder in ("tools", "notebooks", "docs", "hub"):
         if (ROOT / folder).exists():
             shutil.copytree(ROOT / folder, dest / folder, ignore=shutil.ignore_patterns("*.py[co]"))
     return dest
@@ -89,6 +89,19 @@ def test_a_link_to_another_repository_or_notebook_is_found(tmp_path):
     found = "\n".join(repo_url.problems(fork))
     assert "guess/name" in found and "guess.github.io/name" in found
     assert "opens notebooks/other.ipynb" in found
+
+
+def test_the_hub_install_and_the_citation_must_name_this_repository(tmp_path):
+    fork = copy_of_the_repository(tmp_path)
+    for rel in ("hub/requirements.txt", "CITATION.cff"):
+        path = fork / rel
+        path.write_text(path.read_text().replace(f"github.com/{REPO}", "github.com/guess/name"))
+    found = "\n".join(repo_url.problems(fork))
+    assert "hub/requirements.txt: git+https://github.com/guess/name" in found
+    assert "CITATION.cff: https://github.com/guess/name" in found
+    assert "nlsid_workshop25_tsfast" not in found, "the citation's references name others"
+    repo_url.repoint(fork, REPO)  # a re-point mends only links to the old repository
+    assert "guess/name" in (fork / "hub" / "requirements.txt").read_text()
 
 
 @pytest.mark.parametrize("bad", ["", "owner", "owner/name/extra", "-x/y", 42, "a b/c"])

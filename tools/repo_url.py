@@ -6,7 +6,8 @@
 
 Every badge and launch link of the course is made from that address: the Binder badge in the
 README, the Binder and Colab badges in each notebook's first cell, the Colab install cell
-(``pip install git+https://github.com/owner/name``), the site's launch buttons (docs/conf.py
+(``pip install git+https://github.com/owner/name``), the hub's install (hub/requirements.txt),
+the citation (CITATION.cff), the site's launch buttons (docs/conf.py
 reads pyproject.toml when the site is built). ``links(repo, notebook)`` makes them;
 ``problems(root)`` lists every link that disagrees with pyproject.toml (tests/test_links.py);
 ``repoint(root, repo)`` rewrites pyproject.toml and the links, and nothing else.
@@ -33,7 +34,7 @@ COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 LINK = re.compile(
     r"(https://mybinder\.org/v2/gh/|https://colab\.research\.google\.com/github/"
     r"|git\+https://github\.com/|https://github\.com/)"
-    r"([A-Za-z0-9-]+/[A-Za-z0-9._-]+?)(?=\.git\b|[/?#)\"'\s]|$)"
+    r"([A-Za-z0-9-]+/[A-Za-z0-9._-]+?)(?=\.git\b|[/?#@)\"'\s]|$)"
 )
 PAGES = re.compile(r"https://([A-Za-z0-9-]+)\.github\.io/([A-Za-z0-9._-]+)")
 LAUNCH = re.compile(
@@ -83,10 +84,20 @@ def launch_badges(repo: str, notebook: str) -> str:
 
 def linked_files(root: Path) -> list[Path]:
     """The files whose links must agree with pyproject.toml."""
-    files = [root / "pyproject.toml", root / "README.md"]
+    files = [root / "pyproject.toml", root / "README.md", root / "CITATION.cff"]
+    files += [root / "hub" / "requirements.txt"]  # the class-wide install: the kit from a tag
     files += sorted((root / "notebooks").glob("[0-9]*.ipynb"))
     files += sorted((root / "docs").rglob("*.md"))
     return [f for f in files if f.exists()]
+
+
+def names_the_kit(path: Path, text: str, match: re.Match) -> bool:
+    """True for a plain GitHub link that must name this repository: pyproject.toml's, and
+    CITATION.cff's own ``repository-code`` (its references name other projects)."""
+    line = text[text.rfind("\n", 0, match.start()) + 1 : match.start()]
+    return path.name == "pyproject.toml" or (
+        path.name == "CITATION.cff" and line.startswith("repository-code:")
+    )
 
 
 def problems(root: Path = ROOT) -> list[str]:
@@ -97,7 +108,7 @@ def problems(root: Path = ROOT) -> list[str]:
     for path in linked_files(root):
         rel, text = path.relative_to(root), path.read_text()
         for match in LINK.finditer(text):
-            if match.group(1) == "https://github.com/" and path.name != "pyproject.toml":
+            if match.group(1) == "https://github.com/" and not names_the_kit(path, text, match):
                 continue  # plain GitHub links may name other projects; launch links may not
             if match.group(2) != repo:
                 found.append(f"{rel}: {match.group(0)} is not {repo}")
