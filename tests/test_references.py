@@ -3,16 +3,14 @@ quotes it says the same. benchmarks/published_results.py recomputes the tsfast s
 public file; here it reads files these tests write (no downloads)."""
 
 import ast
-import functools
-import http.server
 import importlib.util
 import json
 import re
-import threading
 from pathlib import Path
 
 import pytest
 import yaml
+from local_server import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = importlib.util.spec_from_file_location(
@@ -79,15 +77,8 @@ def test_a_model_with_a_missing_run_is_named(tmp_path, capsys):
 
 def test_the_file_is_read_from_an_address(tmp_path, capsys):
     (tmp_path / "results.csv").write_text(results_file(runs_around_quotes()))
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_port}/results.csv"
-        assert published_results.main(["--url", url]) == 0
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(tmp_path) as base:
+        assert published_results.main(["--url", f"{base}/results.csv"]) == 0
     assert "lstm" in capsys.readouterr().out
 
 

@@ -4,11 +4,8 @@ The official record is taken from ../shared/data/silverbox beside the checkout (
 absent) and served to the downloader by a local HTTP server.
 """
 
-import contextlib
 import hashlib
-import http.server
 import socket
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -16,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
+from local_server import serving
 
 from tbptt_kit.data import silverbox
 from tbptt_kit.data.silverbox import (
@@ -71,29 +69,6 @@ def _make_zip(path, csv_bytes, member="SilverboxFiles/SNLS80mV.csv"):
         if csv_bytes is not None:
             archive.writestr(member, csv_bytes)
     return path
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@contextlib.contextmanager
-def _serving(folder):
-    """Serve ``folder`` on 127.0.0.1 (a free port) while the block runs; yields the base URL."""
-
-    def handler(*args, **kwargs):
-        return _QuietHandler(*args, directory=str(folder), **kwargs)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def _assert_same(a, b):
@@ -245,7 +220,7 @@ def test_official_download_then_cache(official, csv_path, tmp_path, cache):
     served.mkdir()
     _make_zip(served / "SilverboxFiles.zip", csv_path.read_bytes())
 
-    with _serving(served) as base:
+    with serving(served) as base:
         url = f"{base}/SilverboxFiles.zip"
         _assert_same(load_silverbox("official", url=url), official)
 
@@ -262,7 +237,7 @@ def test_wrong_checksum_raises_and_caches_nothing(csv_path, tmp_path, cache):
     expected = silverbox.OFFICIAL_SHA256["SNLS80mV.csv"]
     actual = hashlib.sha256(tampered).hexdigest()
 
-    with _serving(served) as base:
+    with serving(served) as base:
         with pytest.raises(ValueError, match="SNLS80mV.csv") as info:
             load_silverbox("official", url=f"{base}/SilverboxFiles.zip")
 
@@ -285,7 +260,7 @@ def test_failed_downloads_are_reported(tmp_path, cache):
         s.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{s.getsockname()[1]}/SilverboxFiles.zip"
 
-    with _serving(served) as base:
+    with serving(served) as base:
         for url in (closed, f"{base}/page.html"):  # refused; not a zip
             with pytest.raises(ConnectionError, match="could not download") as info:
                 load_silverbox("official", url=url)
