@@ -116,10 +116,10 @@ def test_hub_requirements_take_cpu_torch_and_the_kit_from_a_tag():
         tomllib = pytest.importorskip("tomli")
 
     text = (ROOT / "hub" / "requirements.txt").read_text()
-    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    version, repo = project["version"], project["urls"]["Repository"]
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in text.splitlines()
     assert f"torch=={VERSION}+cpu" in text.splitlines()
-    repo = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
     assert f"tbptt-kit @ git+{repo}@v{version}" in text, "the kit from this version's tag"
     locked = pins(ROOT / "hub" / "constraints.txt")
     for name, pinned in pins(ROOT / "hub" / "requirements.txt").items():

@@ -100,7 +100,7 @@ def test_the_hub_install_and_the_citation_must_name_this_repository(tmp_path):
     assert "hub/requirements.txt: git+https://github.com/guess/name" in found
     assert "CITATION.cff: https://github.com/guess/name" in found
     assert "nlsid_workshop25_tsfast" not in found, "the citation's references name others"
-    repo_url.repoint(fork, REPO)  # a re-point mends only links to the old repository
+    repo_url.repoint(fork, "someone/fork")  # a re-point moves only links to the old repository
     assert "guess/name" in (fork / "hub" / "requirements.txt").read_text()
 
 
