@@ -1,115 +1,144 @@
 """tbptt_kit: truncated backpropagation through time, taught with stateful RNNs.
 
-Every name a notebook uses is here, or in a submodule the notebook names
-(``tbptt_kit.memory``, ``tbptt_kit.plots``, ``tbptt_kit.widgets``, ``tbptt_kit.checks``).
-``ARCHITECTURE.md`` says which module does what.
+Read the core first (``tbptt_kit/core/``, about 600 lines): a batch, windows and streams,
+the stateful RNN, and the loop where the state is reset, carried and detached. The rest
+is grouped by who it is for (``ARCHITECTURE.md``):
+
+    core/      what a student reads           modes/    how gradients flow back (k2, ARTBP, ...)
+    data/      the datasets and their files   course/   what the notebooks call: learner,
+    tooling/   command line, several                    figures, lens, memory, lab, checks
+               processes, threads, grading
+
+Every name a notebook uses is here, or in ``tbptt_kit.course``.
 """
 
-from .artbp import Truncation
-from .bias import (
+import torch._dynamo  # noqa: F401  torch.optim imports it with the first optimizer (seconds):
+
+# paid here, at import, instead of in the first epoch and on the lab's first click
+from .core.batch import Batch, split_windows
+from .core.learner import Callback, Learner
+from .core.model import StatefulRNN, detach_state, reset_rows
+from .course.bias import (
     bias_variance,
     cosine,
     error_by_draws,
-    fit_influence,
+    fit_balancing,
     relative_error,
     window_gradient,
 )
-from .bptt import BPTT
-from .callbacks import GradClipCB, NonFiniteCB, ProgressCB, Recorder, SmokeCB, TrainingDiverged
-from .claims import ClaimError, claim
-from .compare import compare
-from .data.batch import Batch, split_windows
+from .course.callbacks import (
+    GradClipCB,
+    NonFiniteCB,
+    NoResetCB,
+    ProgressCB,
+    Recorder,
+    SmokeCB,
+    TrainingDiverged,
+)
+from .course.claims import ClaimError, claim
+from .course.compare import compare
+from .course.evaluate import error_by_position, free_run_rmse, initial_state, sample_text, simulate
+from .course.lens import grad_by_lag, grad_by_lag_text, plot_grad_by_lag
+from .course.losses import bits_per_char, cross_entropy, fun_rmse, mae
+from .course.memory import ActMemCB, BudgetCB, estimate_memory, measure_memory, resident_memory
+from .course.rnn_learner import RNNLearner
+from .course.run import learner_for, run_windows
+from .course.style import describe, lecture_style
+from .course.table import Table
+from .data.balancing import BalancingChain, create_dls_balancing
 from .data.cache import cache_dir
 from .data.echo import create_dls_echo, echo_rmse
-from .data.influence import InfluenceModel, create_dls_influence
+from .data.loaders import DataLoaders, create_dls, create_stream_dls
 from .data.silverbox import (
     create_dls_silverbox,
     load_silverbox,
     silverbox_on_disk,
     simulate_silverbox,
 )
-from .data.streams import create_stream_dls
 from .data.text import Vocab, create_dls_text
-from .data.windows import DataLoaders, create_dls
-from .evaluate import error_by_position, free_run_rmse, initial_state, sample_text, simulate
-from .learner import Callback, Learner, TbpttResetCB, learner_for
-from .lens import grad_by_lag, grad_by_lag_text, plot_grad_by_lag
-from .losses import bits_per_char, cross_entropy, fun_rmse, mae
-from .memory import ActMemCB, BudgetCB, estimate_memory, measure_memory, resident_memory
-from .model import StatefulRNN, detach_state
-from .rnn_learner import RNNLearner
-from .rtrl import influence_bytes, rtrl_gradient
-from .smoke import is_smoke
-from .style import describe, lecture_style
-from .table import Table
-from .threads import apply_thread_policy, thread_report
+from .deprecated import InfluenceModel, TbpttResetCB, create_dls_influence, fit_influence
+from .modes import BPTT, Truncation, influence_bytes, rtrl_gradient
+from .tooling.smoke import is_smoke
+from .tooling.threads import apply_thread_policy, thread_report
 
 apply_thread_policy()  # torch's threads from the CPU quota, the affinity mask and the model size
 
 __all__ = [
-    "influence_bytes",
-    "relative_error",
-    "fit_influence",
-    "cosine",
-    "rtrl_gradient",
-    "create_dls_influence",
-    "InfluenceModel",
-    "window_gradient",
-    "error_by_draws",
-    "bias_variance",
-    "Truncation",
-    "ActMemCB",
-    "BPTT",
+    # the core
     "Batch",
-    "BudgetCB",
     "Callback",
-    "ClaimError",
     "DataLoaders",
-    "GradClipCB",
     "Learner",
+    "StatefulRNN",
+    "detach_state",
+    "reset_rows",
+    "split_windows",
+    # the modes
+    "BPTT",
+    "Truncation",
+    "influence_bytes",
+    "rtrl_gradient",
+    # the data
+    "BalancingChain",
+    "Vocab",
+    "cache_dir",
+    "create_dls",
+    "create_dls_balancing",
+    "create_dls_echo",
+    "create_dls_silverbox",
+    "create_dls_text",
+    "create_stream_dls",
+    "echo_rmse",
+    "load_silverbox",
+    "silverbox_on_disk",
+    "simulate_silverbox",
+    # the course
+    "ActMemCB",
+    "BudgetCB",
+    "ClaimError",
+    "GradClipCB",
+    "NoResetCB",
     "NonFiniteCB",
     "ProgressCB",
     "RNNLearner",
     "Recorder",
     "SmokeCB",
-    "StatefulRNN",
     "Table",
-    "TbpttResetCB",
     "TrainingDiverged",
-    "Vocab",
-    "apply_thread_policy",
+    "bias_variance",
     "bits_per_char",
     "claim",
     "compare",
-    "create_dls",
-    "create_dls_echo",
-    "cache_dir",
-    "create_dls_silverbox",
-    "create_dls_text",
-    "create_stream_dls",
+    "cosine",
     "cross_entropy",
     "describe",
-    "detach_state",
-    "echo_rmse",
+    "error_by_draws",
     "error_by_position",
     "estimate_memory",
+    "fit_balancing",
     "free_run_rmse",
     "fun_rmse",
     "grad_by_lag",
     "grad_by_lag_text",
     "initial_state",
-    "is_smoke",
     "learner_for",
     "lecture_style",
-    "load_silverbox",
     "mae",
     "measure_memory",
     "plot_grad_by_lag",
+    "relative_error",
     "resident_memory",
+    "run_windows",
     "sample_text",
     "simulate",
-    "silverbox_on_disk",
-    "simulate_silverbox",
-    "split_windows",
+    "window_gradient",
+    # the tooling
+    "apply_thread_policy",
+    "is_smoke",
     "thread_report",
+    # old names (DeprecationWarning)
+    "InfluenceModel",
+    "TbpttResetCB",
+    "create_dls_influence",
+    "fit_influence",
 ]

@@ -9,11 +9,11 @@ function never trims, broadcasts or pads its way to a wrong number.
 
 from __future__ import annotations
 
-import math
-import numbers
 import os
 
 import numpy as np
+
+from .core.checks import check_int, check_number, check_sub_seq_len, divisors, nearest_divisors
 
 __all__ = [
     "check_paths",
@@ -31,73 +31,12 @@ __all__ = [
 ]
 
 
-# -- numbers -------------------------------------------------------------------------------
-def check_int(name: str, value, minimum: int = 1, maximum: int | None = None) -> int:
-    """``value`` as an int; TypeError unless it is a whole number (int or numpy integer),
-    ValueError unless ``minimum <= value`` (and ``<= maximum`` when given)."""
-    valid = f"an int >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be {valid}, got {value!r}.")
-    if value < minimum or (maximum is not None and value > maximum):
-        raise ValueError(f"{name} must be {valid}, got {value}.")
-    return int(value)
-
-
-def check_number(
-    name: str,
-    value,
-    minimum: float = -math.inf,
-    maximum: float = math.inf,
-    *,
-    low_open=False,
-    high_open=False,
-) -> float:
-    """``value`` as a finite float; TypeError unless it is a real number (Python or numpy),
-    ValueError unless it is finite and within [minimum, maximum] (open ends when asked)."""
-    lo, hi = "(" if low_open else "[", ")" if high_open else "]"
-    valid = f"a finite number in {lo}{minimum}, {maximum}{hi}"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be {valid}, got {value!r}.")
-    value = float(value)
-    too_low = value <= minimum if low_open else value < minimum
-    too_high = value >= maximum if high_open else value > maximum
-    if not math.isfinite(value) or too_low or too_high:
-        raise ValueError(f"{name} must be {valid}, got {value}.")
-    return value
-
-
+# -- numbers and lengths: the core's own checks (``core/checks.py``), one copy --------------
 def check_positive(name: str, value, kind=(int, float)) -> float | int:
     """A number > 0 and finite; ``kind=int`` asks for a whole number (numpy scalars taken)."""
     if kind is int:
         return check_int(name, value, minimum=1)
     return check_number(name, value, 0.0, low_open=True)
-
-
-# -- lengths -------------------------------------------------------------------------------
-def divisors(n: int) -> list[int]:
-    """All d with n % d == 0, ascending: the sub_seq_len values that cut a window of n."""
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def nearest_divisors(win_sz: int, sub_seq_len: int) -> list[int]:
-    """The divisors of ``win_sz`` just below and just above ``sub_seq_len`` (for error messages)."""
-    below = [d for d in divisors(win_sz) if d < sub_seq_len]
-    above = [d for d in divisors(win_sz) if d > sub_seq_len]
-    return below[-1:] + above[:1]
-
-
-def check_sub_seq_len(win_sz: int, sub_seq_len: int | None) -> None:
-    """Raise a ValueError unless ``sub_seq_len`` cuts ``win_sz`` into whole sub-windows."""
-    if sub_seq_len is None:
-        return
-    check_int("sub_seq_len", sub_seq_len)
-    if sub_seq_len > win_sz or win_sz % sub_seq_len != 0:
-        reason = "is longer than" if sub_seq_len > win_sz else "does not divide"
-        raise ValueError(
-            f"sub_seq_len={sub_seq_len} {reason} win_sz={win_sz}: sub_seq_len must divide "
-            f"win_sz exactly. Nearest valid sub_seq_len: "
-            f"{nearest_divisors(win_sz, sub_seq_len)}."
-        )
 
 
 # -- signals -------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from ..validation import check_int, check_number
-from .windows import DataLoaders, create_dls
+from .loaders import DataLoaders, create_dls
 
 __all__ = ["ECHO_DELAY", "create_dls_echo", "echo_record", "echo_rmse", "trivial_rmse"]
 
@@ -110,7 +110,7 @@ def echo_rmse(learn) -> float:
     """RMSE of a learner on all validation windows of the echo task, the first ``delay``
     steps of each window left out (their echo lies before the window).
 
-    Each window runs whole from a zero state (``forward_from``), which gives the same
+    Each window runs whole from a zero state (``model(u)``), which gives the same
     predictions as running it sub-window by sub-window: it scores every training mode
     alike. Compare with ``learn.dls.trivial_rmse`` (predicting zero) and with the noise
     (perfect). Cost: one forward pass over the validation windows.
@@ -119,6 +119,6 @@ def echo_rmse(learn) -> float:
     u, y = dls.valid.ds[list(range(len(dls.valid.ds)))]
     learn.model.eval()
     param = next(learn.model.parameters())
-    pred, _ = learn.model.forward_from(u.to(param.device))
+    pred, _ = learn.model(u.to(param.device))
     err = pred.cpu()[:, dls.delay :] - y[:, dls.delay :]
     return float(err.pow(2).mean().sqrt())

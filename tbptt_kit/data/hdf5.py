@@ -25,7 +25,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..smoke import smoke_samples
+from ..tooling.smoke import smoke_samples
 
 __all__ = [
     "HDF5Signals",

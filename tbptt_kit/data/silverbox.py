@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..smoke import smoke_samples
+from ..tooling.smoke import smoke_samples
 from ..validation import check_paths, check_seed
 from .cache import cache_dir, read_cached, signals_sha256, write_cached
 from .hdf5 import remove_stale_temporaries
+from .loaders import DataLoaders, create_dls
 from .official import (
     OFFICIAL_SHA256,
     OFFICIAL_SIGNALS_SHA256,
@@ -35,7 +36,6 @@ from .official import (
     read_placed,
     record_in_zip,
 )
-from .windows import DataLoaders, create_dls
 
 __all__ = [
     "C",

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..smoke import is_smoke, smoke_samples
-from ..validation import check_number
-from .streams import StreamDataset, StreamLoader
-from .windows import DataLoaders, check_int
+from ..core.streams import StreamDataset, StreamLoader
+from ..tooling.smoke import is_smoke, smoke_samples
+from ..validation import check_int, check_number
+from .loaders import DataLoaders, stream_loader
 
 __all__ = ["CORPUS", "TextDataLoaders", "Vocab", "create_dls_text", "load_corpus", "split_text"]
 
@@ -141,7 +141,7 @@ def create_dls_text(
         ds = StreamDataset([x[:-1] for x in ids], [x[1:] for x in ids])
         if is_smoke():
             kw["bs"] = min(kw["bs"], sum(math.ceil((len(x) - 1) / sub_seq_len) for x in ids))
-        return StreamLoader(
+        return stream_loader(
             ds, sub_seq_len=sub_seq_len, device=device, what=what, cut_records=True, **kw
         )
 

@@ -1,0 +1,7 @@
+"""``python -m tbptt_kit ...``: the command line (``tbptt_kit/tooling/train.py``)."""
+
+import sys
+
+from .tooling.train import main
+
+sys.exit(main())

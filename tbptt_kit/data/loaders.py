@@ -1,0 +1,434 @@
+"""Loaders from files or arrays, every argument checked: ``create_dls`` (windows) and
+``create_stream_dls`` (the stream layout, HDF5 records read lazily).
+
+The loaders themselves are the core's (``tbptt_kit/core/windows.py``, ``streams.py``); here
+the records are read (``data/hdf5.py``), checked (lengths, channels, finiteness, precision)
+and measured (the training statistics, in one streaming pass for long records).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..core.streams import StreamDataset, StreamLoader, pack_records
+from ..core.windows import Record, WindowDataset, WindowLoader
+from ..tooling.smoke import smoke_samples
+from ..validation import (
+    as_signal,
+    check_int,
+    check_record_channels,
+    check_same_length,
+    check_sub_seq_len,
+)
+from .hdf5 import HDF5Signals, read_record
+
+__all__ = [
+    "DataLoaders",
+    "Normalizer",
+    "check_channels",
+    "check_records",
+    "check_rows",
+    "check_windows",
+    "record_places",
+    "create_dls",
+    "create_stream_dls",
+    "stream_loader",
+    "stream_pieces",
+    "streaming_normalizer",
+]
+
+
+@dataclass
+class Normalizer:
+    """Mean and std of the training inputs and outputs (exact, in float64, over all samples)."""
+
+    u_mean: np.ndarray
+    u_std: np.ndarray
+    y_mean: np.ndarray
+    y_std: np.ndarray
+
+    @classmethod
+    def from_records(cls, records: Sequence[Record]) -> Normalizer:
+        u = np.concatenate([np.asarray(u, np.float64).reshape(len(u), -1) for u, _ in records])
+        y = np.concatenate([np.asarray(y, np.float64).reshape(len(y), -1) for _, y in records])
+        return cls(u.mean(0), u.std(0) + 1e-8, y.mean(0), y.std(0) + 1e-8)
+
+
+@dataclass
+class DataLoaders:
+    """Train and valid loaders, whole test records, the training statistics (``norm``: u_mean,
+    u_std, y_mean, y_std). units: how scores are shown, (name, factor), e.g. ("mV", 1e3)."""
+
+    train: WindowLoader
+    valid: WindowLoader
+    test: dict[str, Record]
+    norm: object
+    fs: float | None = None
+    units: tuple[str, float] = ("", 1.0)
+    signal_unit: str = ""  # the unit of u, y and the loss, e.g. "V"
+
+    @property
+    def layout(self) -> str:
+        """ "windows" (cut from records) or "streams" (``streams.py``)."""
+        return getattr(self.train, "layout", "windows")
+
+    @property
+    def n_u(self) -> int:
+        return self.train.ds.u[0].shape[1]
+
+    @property
+    def n_y(self) -> int:
+        return self.train.ds.y[0].shape[1]
+
+    @property
+    def win_sz(self) -> int | None:
+        """Window length in steps; None in the stream layout."""
+        return None if self.layout == "streams" else self.train.ds.win_sz
+
+    @property
+    def sub_seq_len(self) -> int | None:
+        return self.train.sub_seq_len
+
+    def records(self, part: str) -> dict[str, Record]:
+        """Whole records of "train", "valid" (named part, part_1, ...) or "test"."""
+        if part == "test":
+            return dict(self.test)
+        if part not in ("train", "valid"):
+            raise ValueError(f"part={part!r} is unknown: choose 'train', 'valid' or 'test'.")
+        ds = getattr(self, part).ds
+        names = [part] + [f"{part}_{i}" for i in range(1, len(ds.u))]
+        return {n: (np.asarray(u[:]), np.asarray(y[:])) for n, u, y in zip(names, ds.u, ds.y)}
+
+    def windows(self, part: str = "valid", n: int | None = None):
+        """The first ``n`` (None: all) windows of "train" or "valid", in order: u (n, win_sz,
+        n_u), y (n, win_sz, n_y), what the learner trains and validates on."""
+        if self.layout == "streams":
+            raise ValueError("stream loaders have no windows: use records(part) instead.")
+        if part not in ("train", "valid"):
+            raise ValueError(f"part={part!r} is unknown: choose 'train' or 'valid'.")
+        ds = getattr(self, part).ds
+        return ds[list(range(len(ds) if n is None else min(n, len(ds))))]
+
+    def to(self, device) -> DataLoaders:
+        self.train.device = self.valid.device = torch.device(device)
+        return self
+
+
+def as_2d(a, name: str) -> np.ndarray:
+    """A signal (T,) or (T, n) as a checked float32 (T, n) array (``validation.as_signal``)."""
+    return as_signal(a, name)
+
+
+def check_channels(train: Sequence[Record], valid: Sequence[Record], test: dict) -> None:
+    """Raise a ValueError unless every record has the training records' channel counts
+    (n_u, n_y), and no training channel is constant (its std would be 0)."""
+    n_u, n_y = as_2d(train[0][0], "train u").shape[1], as_2d(train[0][1], "train y").shape[1]
+    parts = [("train", r) for r in train] + [("valid", r) for r in valid]
+    parts += [(f"test {name!r}", r) for name, r in test.items()]
+    for what, (u, y) in parts:
+        got = (as_2d(u, f"{what} u").shape[1], as_2d(y, f"{what} y").shape[1])
+        if got != (n_u, n_y):
+            raise ValueError(
+                f"{what} has (n_u, n_y) = {got} channels, but train has {(n_u, n_y)}: "
+                f"every record needs the same input and output channels."
+            )
+    for signal, index in (("u", 0), ("y", 1)):
+        std = np.concatenate([as_2d(r[index], "train") for r in train]).std(0)
+        if (std == 0).any():
+            raise ValueError(
+                f"train {signal} channel {int(np.argmax(std == 0))} is constant (std 0): "
+                f"it cannot be normalised; drop it or use a record where it varies."
+            )
+
+
+def _load_records(source, u_names: Sequence[str], y_names: Sequence[str], what: str):
+    """A path, an (u, y) pair, or a list of either -> list of records, and fs if known."""
+    if source is None:
+        return [], None
+    items = source if isinstance(source, list) else [source]
+    records, fs = [], None
+    for item in items:
+        if isinstance(item, (str, Path)):
+            signals, fs = read_record(item, list(u_names) + list(y_names))
+            u = np.stack([signals[n] for n in u_names], axis=1)
+            y = np.stack([signals[n] for n in y_names], axis=1)
+            records.append((u, y))
+        elif isinstance(item, tuple) and len(item) == 2:
+            records.append((as_2d(item[0], f"{what} u"), as_2d(item[1], f"{what} y")))
+        else:
+            raise TypeError(
+                f"{what} must be an HDF5 path, a (u, y) pair of arrays, or a list of those; "
+                f"got {type(item).__name__}."
+            )
+    return records, fs
+
+
+def create_dls(
+    train,
+    valid,
+    test=None,
+    *,
+    bs: int = 16,
+    win_sz: int = 100,
+    stp_sz: int = 1,
+    valid_stp_sz: int | None = None,
+    sub_seq_len: int | None = None,
+    u_names: Sequence[str] = ("u0",),
+    y_names: Sequence[str] = ("y0",),
+    seed: int = 0,
+    device="cpu",
+    units: tuple[str, float] = ("", 1.0),
+) -> DataLoaders:
+    """Loaders from HDF5 files (named 1-D datasets, e.g. u0/y0 with an fs attribute) or arrays.
+
+    train, valid: a path, a (u, y) pair of arrays (T,) or (T, n), or a list of those.
+    test: a dict name -> path or (u, y) pair; test records are kept whole.
+    Windows: ``win_sz`` samples every ``stp_sz`` (train) or ``valid_stp_sz`` samples
+    (valid; default ``win_sz``, i.e. back to back). ``sub_seq_len`` splits each window
+    into sub-windows for truncated BPTT, for training and validation alike. units: how
+    scores are shown, (name, factor from the signal's unit), e.g. ("mV", 1e3) for volts.
+    """
+    check_int("win_sz", win_sz)
+    check_int("stp_sz", stp_sz)
+    check_int("bs", bs)
+    check_sub_seq_len(win_sz, sub_seq_len)
+    train_records, fs = _load_records(train, u_names, y_names, "train")
+    valid_records, _ = _load_records(valid, u_names, y_names, "valid")
+    if not train_records or not valid_records:
+        raise ValueError("train and valid each need at least one record.")
+    test_records = {}
+    for name, item in (test or {}).items():
+        test_records[name] = _load_records(item, u_names, y_names, f"test {name!r}")[0][0]
+        check_same_length(
+            f"test {name!r} u", len(test_records[name][0]), "its y", len(test_records[name][1])
+        )
+    check_channels(train_records, valid_records, test_records)
+    for what, records in (("train", train_records), ("valid", valid_records)):
+        check_windows(records, win_sz, what)
+    train_ds = WindowDataset(train_records, win_sz, stp_sz)
+    valid_ds = WindowDataset(valid_records, win_sz, valid_stp_sz or win_sz)
+    return DataLoaders(
+        train=WindowLoader(
+            train_ds, bs, shuffle=True, sub_seq_len=sub_seq_len, seed=seed, device=device
+        ),
+        valid=WindowLoader(valid_ds, bs, shuffle=False, sub_seq_len=sub_seq_len, device=device),
+        test=test_records,
+        norm=Normalizer.from_records(train_records),
+        fs=fs,
+        units=units,
+    )
+
+
+def check_windows(records: Sequence[Record], win_sz: int, what: str) -> None:
+    """A ValueError unless every record's u and y have one length, at least ``win_sz``."""
+    for i, (u, y) in enumerate(records):
+        check_same_length(f"{what} record {i} u", len(u), "its y", len(y))
+    shortest = min(len(u) for u, _ in records)
+    if win_sz > shortest:
+        raise ValueError(
+            f"win_sz={win_sz} is longer than the shortest {what} record ({shortest} samples): "
+            f"choose win_sz <= {shortest}."
+        )
+
+
+def check_rows(lengths, bs: int, sub_seq_len: int, cut_records: bool, bs_name: str, what: str):
+    """Raise a ValueError when ``bs`` rows cannot be filled (a record, or a cut piece, each)."""
+    n_sub = sum(math.ceil(n / sub_seq_len) for n in lengths)
+    if cut_records and bs > n_sub:
+        raise ValueError(
+            f"{bs_name}={bs} is larger than the number of streams the {what} data can fill: "
+            f"its {len(lengths)} record(s) hold {n_sub} sub-windows of sub_seq_len="
+            f"{sub_seq_len}, one per stream at least. Choose {bs_name} <= {n_sub} (or a "
+            f"shorter sub_seq_len)."
+        )
+    if not cut_records and bs > len(lengths):
+        raise ValueError(
+            f"{bs_name}={bs} rows need at least {bs} {what} records: each row reads whole "
+            f"records, and there are {len(lengths)}. Choose {bs_name} <= {len(lengths)}, or "
+            f"cut_records=True to cut the records into {bs_name} streams (each piece that "
+            "continues a record in another row then starts from a zero state)."
+        )
+
+
+def check_records(u_lengths, y_lengths, sub_seq_len: int, what: str = "train") -> None:
+    """Raise a ValueError for no records, an empty record, u and y of different lengths, or a
+    ``sub_seq_len`` longer than every record."""
+    if not u_lengths:
+        raise ValueError(f"the stream layout needs at least one {what} record, got none.")
+    for i, (nu, ny) in enumerate(zip(u_lengths, y_lengths, strict=True)):
+        if nu == 0:
+            raise ValueError(f"{what} record {i} is empty (0 samples): drop it from the records.")
+        if nu != ny:
+            raise ValueError(f"{what} record {i}: u and y differ in length ({nu} vs {ny} samples).")
+    if sub_seq_len > max(u_lengths):
+        raise ValueError(
+            f"sub_seq_len={sub_seq_len} is longer than every {what} record (the longest has "
+            f"{max(u_lengths)} samples): choose sub_seq_len <= {max(u_lengths)}."
+        )
+
+
+def stream_loader(ds, bs: int, sub_seq_len: int, what="train", cut_records=False, **kw):
+    """A core ``StreamLoader`` over ``ds``, after checking that its records and ``bs`` rows
+    fit. ``what``: "train", "valid", ... for the messages; ``cut_records``: the language-model
+    cut (``stream_pieces``) instead of whole records; kw: the loader's other arguments."""
+    bs_name = "bs" if what == "train" else f"{what}_bs"
+    check_int(bs_name, bs)
+    check_int("sub_seq_len", sub_seq_len)
+    check_int("read_ahead", kw.get("read_ahead", 1))
+    if kw.get("max_batches") is not None:
+        check_int("max_batches", kw["max_batches"])
+    lengths = [len(u) for u in ds.u]
+    check_records(lengths, [len(y) for y in ds.y], sub_seq_len, what)
+    check_rows(lengths, bs, sub_seq_len, cut_records, bs_name, what)
+    return StreamLoader(
+        ds, bs, sub_seq_len, **kw, pack=stream_pieces if cut_records else pack_records
+    )
+
+
+def stream_pieces(lengths: Sequence[int], order: Sequence[int], bs: int, sub_seq_len: int):
+    """The records in ``order`` laid end to end and cut into ``bs`` streams of (nearly) equal
+    length: stream j gets sub-windows (j * total) // bs up to ((j + 1) * total) // bs.
+    Returns per row its pieces (record, first sub-window, end), and the batches per epoch."""
+    n_sub = [math.ceil(lengths[r] / sub_seq_len) for r in order]
+    total = sum(n_sub)
+    bounds = [(j * total) // bs for j in range(bs + 1)]
+    pieces, start, j = [[] for _ in range(bs)], 0, 0
+    for r, n in zip(order, n_sub):
+        c = 0  # the record's sub-windows c..n-1 are still to deal out
+        while c < n:
+            while bounds[j + 1] <= start + c:  # this stream is full: the next one
+                j += 1
+            end = min(n, bounds[j + 1] - start)
+            pieces[j].append((r, c, end))
+            c = end
+        start += n
+    return pieces, max(b - a for a, b in zip(bounds, bounds[1:]))
+
+
+def record_places(loader, order: Sequence[int] | None = None) -> dict[int, tuple[int, int]]:
+    """Where each record of a stream ``loader`` lies in an epoch of ``order`` (default: as
+    given, the validation order): record -> (row, first step). Whole records only."""
+    if loader.pack is not pack_records:
+        raise ValueError("record_places needs whole records per row; cut_records=True cuts them.")
+    order = range(len(loader.lengths)) if order is None else order
+    out = {}
+    for j, pieces in enumerate(
+        loader.pack(loader.lengths, list(order), loader.bs, loader.seq_len)[0]
+    ):
+        step = 0
+        for r, _, n_sub in pieces:
+            out[r], step = (j, step), step + n_sub * loader.sub_seq_len
+    return out
+
+
+def streaming_normalizer(ds: StreamDataset, block: int = 1 << 16) -> Normalizer:
+    """Mean and std of every u and y sample, in one pass of ``block`` samples at a time.
+
+    Each block's mean and sum of squared deviations (float64) are merged into the running
+    ones (Chan et al.'s update), so the result equals ``Normalizer.from_records`` without
+    ever holding a record.
+    """
+    stats = []
+    for signals in (ds.u, ds.y):
+        n, mean, m2 = 0, 0.0, 0.0
+        for x in signals:
+            for a in range(0, len(x), block):
+                b = np.asarray(x[a : a + block], dtype=np.float64).reshape(-1, x.shape[1])
+                nb, mean_b = len(b), b.mean(0)
+                m2_b, delta = ((b - mean_b) ** 2).sum(0), mean_b - mean
+                mean = mean + delta * nb / (n + nb)
+                m2 = m2 + m2_b + delta**2 * n * nb / (n + nb)
+                n += nb
+        stats += [mean, np.sqrt(m2 / n) + 1e-8]
+    return Normalizer(*stats)
+
+
+def _stream_records(source, u_names, y_names, what: str, lazy: bool):
+    """A path, a (u, y) pair, or a list of either -> (list of u, list of y, fs or None)."""
+    items = source if isinstance(source, list) else [source]
+    us, ys, fs = [], [], None
+    for i, item in enumerate(items):
+        if isinstance(item, (str, Path)):
+            u, y = HDF5Signals(item, u_names), HDF5Signals(item, y_names)
+            fs = u.fs
+            if not lazy:
+                u, y = u[:], y[:]
+        elif isinstance(item, tuple) and len(item) == 2:
+            u, y = as_2d(item[0], f"{what} record {i} u"), as_2d(item[1], f"{what} record {i} y")
+            u, y = u[: smoke_samples(len(u))], y[: smoke_samples(len(y))]  # smoke mode: shorter
+        else:
+            raise TypeError(
+                f"{what} must be an HDF5 path, a (u, y) pair of arrays, or a list of those; "
+                f"got {type(item).__name__} at position {i}."
+            )
+        us.append(u)
+        ys.append(y)
+    return us, ys, fs
+
+
+def create_stream_dls(
+    train,
+    valid,
+    test=None,
+    *,
+    bs: int = 16,
+    sub_seq_len: int = 100,
+    valid_bs: int | None = None,
+    u_names: Sequence[str] = ("u0",),
+    y_names: Sequence[str] = ("y0",),
+    lazy: bool = True,
+    read_ahead: int = 32,
+    seed: int = 0,
+    device="cpu",
+    max_batches: int | None = None,
+    units: tuple[str, float] = ("", 1.0),
+    cut_records: bool = False,
+) -> DataLoaders:
+    """Stream-layout loaders from HDF5 files (u0/y0 datasets, an fs attribute) or arrays.
+
+    train, valid: a path, a (u, y) pair of arrays (T,) or (T, n), or a list of those; each is
+    one record. test: a dict name -> path or (u, y) pair, kept whole (read into memory).
+    Each of the ``bs`` rows (``valid_bs`` for validation, default ``bs``) reads whole records
+    one after another (so bs <= the number of records); each batch is the next
+    ``sub_seq_len`` steps of every row. cut_records=True cuts the records laid end to end
+    into ``bs`` equal streams instead (one long record in many rows): a piece that continues
+    a record starts from a zero state, flagged in ``Batch.reset``.
+
+    A record that ends inside a sub-window is padded with zeros, left out of the loss by
+    ``Batch.mask``; the row's next record starts at the next batch (``Batch.reset`` True).
+
+    lazy (HDF5 only): read each sub-window from disk when needed (``read_ahead`` per row at a
+    time); False reads all up front. Statistics: one streaming pass over the train records.
+    max_batches: end each training epoch after this many batches (a record too long for
+    whole epochs). units: how scores are shown, e.g. ("mV", 1e3). In smoke mode
+    (TBPTT_KIT_SMOKE=1) every record is cut to a few thousand samples.
+    """
+    check_int("bs", bs)
+    check_int("sub_seq_len", sub_seq_len)
+    if valid_bs is not None:
+        check_int("valid_bs", valid_bs)
+    u_tr, y_tr, fs = _stream_records(train, u_names, y_names, "train", lazy)
+    u_va, y_va, _ = _stream_records(valid, u_names, y_names, "valid", lazy)
+    test_records = {}
+    for name, item in (test or {}).items():
+        u, y, _ = _stream_records(item, u_names, y_names, f"test {name!r}", lazy=False)
+        test_records[name] = (u[0], y[0])
+    check_record_channels((u_tr, y_tr), (u_va, y_va), test_records)
+    train_ds, valid_ds = StreamDataset(u_tr, y_tr), StreamDataset(u_va, y_va)
+    kw = dict(
+        sub_seq_len=sub_seq_len, device=device, read_ahead=read_ahead, cut_records=cut_records
+    )
+    return DataLoaders(
+        train=stream_loader(train_ds, bs, shuffle=True, seed=seed, max_batches=max_batches, **kw),
+        valid=stream_loader(valid_ds, valid_bs or bs, what="valid", **kw),
+        test=test_records,
+        norm=streaming_normalizer(train_ds),
+        fs=fs,
+        units=units,
+    )
