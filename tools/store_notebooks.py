@@ -12,6 +12,7 @@ put back into those cells by the repo's conftest.py. tests/test_notebooks.py che
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sys
@@ -42,11 +43,13 @@ def store(path: Path) -> int:
             references[cell.id] = {"source": cell.source, "outputs": outputs}
     nb.metadata.pop("widgets", None)
     nbformat.write(nb, path)
-    expected = json.loads(EXPECTED.read_text()) if EXPECTED.exists() else {}
-    expected[path.name] = references
-    tmp = EXPECTED.with_suffix(".tmp")
-    tmp.write_text(json.dumps(dict(sorted(expected.items())), indent=1) + "\n")
-    tmp.replace(EXPECTED)
+    with open(EXPECTED.with_suffix(".lock"), "w") as lock:  # two stores at once lose nothing
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        expected = json.loads(EXPECTED.read_text()) if EXPECTED.exists() else {}
+        expected[path.name] = references
+        tmp = EXPECTED.with_suffix(".tmp")
+        tmp.write_text(json.dumps(dict(sorted(expected.items())), indent=1) + "\n")
+        tmp.replace(EXPECTED)
     return len(references)
 
 
