@@ -17,7 +17,7 @@ import tbptt_kit as tk
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import build_assignment  # noqa: E402
-from grading_support import passes, solution  # noqa: E402
+from tests.grading_support import passes, solution  # noqa: E402
 
 pytest.importorskip("nbgrader", reason="nbgrader is in the [grade] extra (make test installs it)")
 import grade  # noqa: E402

@@ -24,7 +24,7 @@ from tbptt_kit.model import detach_state
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import build_assignment  # noqa: E402
-from grading_support import passes, solution  # noqa: E402
+from tests.grading_support import passes, solution  # noqa: E402
 
 MINE = ("02_ex1", "02_ex2", "03_ex1", "03_ex2", "05_ex1", "05_ex2", "06_ex1", "06_ex2", "06_ex3")
 TESTS = {stem: build_assignment.test_source(build_assignment.TESTS / f"{stem}.py") for stem in MINE}

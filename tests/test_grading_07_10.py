@@ -23,7 +23,7 @@ import tbptt_kit.losses
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import build_assignment  # noqa: E402
-from grading_support import passes, solution  # noqa: E402
+from tests.grading_support import passes, solution  # noqa: E402
 
 MINE = ["07_ex1", "07_ex2", "08_ex1", "08_ex2", "09_ex1", "09_ex2", "10_ex1", "10_ex2"]
 TESTS = {stem: build_assignment.test_source(build_assignment.TESTS / f"{stem}.py") for stem in MINE}

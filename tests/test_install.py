@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from local_server import serving
+from tests.local_server import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from local_server import serving
+from tests.local_server import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = importlib.util.spec_from_file_location(

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
-from local_server import serving
+from tests.local_server import serving
 
 from tbptt_kit.data import silverbox
 from tbptt_kit.data.silverbox import (
