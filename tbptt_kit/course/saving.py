@@ -44,9 +44,7 @@ def settings_of(learn) -> dict:
     """What a learner's weights mean: the model's shape, the BPTT mode, the normaliser,
     the vocabulary (text), the kit's version. Plain values only (safe to load)."""
     model, dls = learn.model, learn.dls
-    bptt = BPTT.of_learner(learn)
-    settings = {"kit_version": kit_version(), "mode": bptt.mode}
-    settings |= {"sub_seq_len": bptt.sub_seq_len, "backprop_len": bptt.backprop_len}
+    settings = {"kit_version": kit_version(), **BPTT.of_learner(learn).settings()}
     for name in ("rnn_type", "hidden_size", "num_layers", "vocab_size"):
         if hasattr(model, name):
             settings[name] = getattr(model, name)

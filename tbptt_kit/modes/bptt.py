@@ -127,6 +127,15 @@ class BPTT:
         loop's own reset, carry and detach."""
         return MODES[self.mode].carry(self)
 
+    def settings(self) -> dict:
+        """The arguments that build this mode again (``BPTT.of(**settings)``), plain values
+        (the truncation, an object, is left out): what a saved run records."""
+        return {
+            "mode": self.mode,
+            "sub_seq_len": self.sub_seq_len,
+            "backprop_len": self.backprop_len,
+        }
+
     def draw(self, i: int) -> BPTT:
         """The i-th of independent draws of this mode: itself when exact; a randomized mode
         with its random cuts seeded i steps after its own seed."""
