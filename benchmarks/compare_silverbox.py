@@ -22,14 +22,14 @@ import time
 import torch
 
 from tbptt_kit import compare, create_dls_silverbox
-from tbptt_kit.compare import bptt_of, config_name, epochs_for_equal_steps
-from tbptt_kit.table import Table
+from tbptt_kit.course.compare import bptt_of, config_name, epochs_for_equal_steps
+from tbptt_kit.course.table import Table
 
 CONFIGS = [
     {"name": "full"},
     {"sub_seq_len": 100},
-    {"bptt": "checkpointed", "sub_seq_len": 100},
-    {"sub_seq_len": 100, "bptt_len": 200},
+    {"mode": "checkpointed", "sub_seq_len": 100},
+    {"sub_seq_len": 100, "backprop_len": 200},
 ]
 LEARNER = {"rnn_type": "lstm", "hidden_size": 40}
 

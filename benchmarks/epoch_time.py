@@ -42,7 +42,7 @@ from torch import nn
 from tbptt_kit import RNNLearner, create_dls_silverbox, fun_rmse
 from tbptt_kit.data.hdf5 import write_record
 from tbptt_kit.data.silverbox import FS, load_silverbox, silverbox_split
-from tbptt_kit.smoke import is_smoke
+from tbptt_kit.tooling.smoke import is_smoke
 
 BS, WIN_SZ, STP_SZ, HIDDEN, LR, SUB_SEQ_LEN = 16, 500, 10, 40, 3e-3, 100
 MODES = {"standard": None, "tbptt": SUB_SEQ_LEN}  # mode -> sub_seq_len

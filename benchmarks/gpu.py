@@ -31,8 +31,8 @@ import torch
 from torch import nn
 
 from tbptt_kit import Callback, RNNLearner, create_dls_silverbox, fun_rmse
-from tbptt_kit.memory import estimate_memory, measure_memory
-from tbptt_kit.model import StatefulRNN
+from tbptt_kit.course.memory import estimate_memory, measure_memory
+from tbptt_kit.core.model import StatefulRNN
 
 BS, WIN_SZ, STP_SZ, HIDDEN, LR, K1 = 16, 500, 10, 40, 3e-3, 100
 

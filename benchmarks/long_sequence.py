@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tbptt_kit import RNNLearner, create_dls  # noqa: E402
-from tbptt_kit.memory import (  # noqa: E402
+from tbptt_kit.course.memory import (  # noqa: E402
     MemoryBudgetExceeded,
     estimate_memory,
     format_bytes,

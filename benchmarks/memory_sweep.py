@@ -39,7 +39,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tbptt_kit.memory import (  # noqa: E402
+from tbptt_kit.course.memory import (  # noqa: E402
     SavedTensorMeter,
     estimate_memory,
     format_bytes,
@@ -82,13 +82,13 @@ def sweep(device: str, plot: str | None) -> None:
 def _layer_bytes(rnn_type: str, device: str, T: int) -> tuple[int, int, str, str]:
     """(whole step, RNN layer alone) bytes saved for backward, bs BS, window T; the path."""
     torch.manual_seed(0)
-    from tbptt_kit.model import StatefulRNN
+    from tbptt_kit.core.model import StatefulRNN
 
     model = StatefulRNN(1, 1, rnn_type, H, 1).to(device)
     u, y = torch.randn(BS, T, 1, device=device), torch.randn(BS, T, 1, device=device)
     meter = SavedTensorMeter(exclude=[*model.parameters(), *model.buffers()])
     with meter.measuring(u, y):
-        loss = (model.forward_from(u)[0] - y).abs().mean()
+        loss = (model(u)[0] - y).abs().mean()
     step = meter.nbytes
     path, kernel = path_of(loss)
     with meter.measuring(u):  # the layer alone, on the (excluded) input u
@@ -98,14 +98,14 @@ def _layer_bytes(rnn_type: str, device: str, T: int) -> tuple[int, int, str, str
 
 def _step_time(rnn_type: str, device: str, T: int = 400, reps: int = 7) -> float:
     """Median seconds of one training step (forward, loss, backward), bs BS, window T."""
-    from tbptt_kit.model import StatefulRNN
+    from tbptt_kit.core.model import StatefulRNN
 
     model = StatefulRNN(1, 1, rnn_type, H, 1).to(device)
     u, y = torch.randn(BS, T, 1, device=device), torch.randn(BS, T, 1, device=device)
     times = []
     for _ in range(reps + 1):  # the first is a warm-up
         start = time.perf_counter()
-        (model.forward_from(u)[0] - y).abs().mean().backward()
+        (model(u)[0] - y).abs().mean().backward()
         if device == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)

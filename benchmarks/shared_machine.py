@@ -23,7 +23,7 @@ all of them; the table gives medians over rounds, and ratios from this one run.
 ``--threads-sweep``: the step time of the course's models (LSTM and GRU, hidden 40 to 128,
 sub-windows of 100 and whole windows of 500) on 1 thread and on every count up to the cores
 in the affinity mask, in fresh processes, interleaved. This is the measurement behind
-``tbptt_kit.threads.USEFUL_THREADS``.
+``tbptt_kit.tooling.threads.USEFUL_THREADS``.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def set_threads(arm: str):
 
     torch_default = torch.get_num_threads()  # before the kit is imported
     import tbptt_kit
-    from tbptt_kit.threads import apply_thread_policy
+    from tbptt_kit.tooling.threads import apply_thread_policy
 
     if arm == "kit":
         reason = apply_thread_policy().reason
@@ -86,12 +86,13 @@ def time_steps(kit, rnn_type: str, hidden: int, sub: int | None, min_s: float, m
     lrn = kit.RNNLearner(dls, rnn_type, hidden_size=hidden, sub_seq_len=sub, progress=False)
     model = lrn.model.train()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    times = []
+    times, state = [], None
     for i, b in enumerate(lrn.dls.train):
-        if b.new_window and hasattr(model, "reset_state"):
-            model.reset_state()
+        state = None if b.new_window else state  # reset where new windows start
         t0 = time.perf_counter()
-        loss = (model(b.u) - b.y).abs().mean()
+        pred, state = model(b.u, state)  # carry
+        state = kit.detach_state(state)  # detach
+        loss = (pred - b.y).abs().mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -265,7 +266,7 @@ def print_table(conditions, results, skipped) -> None:
 
 
 def threads_sweep(args) -> None:
-    from tbptt_kit.threads import affinity_count
+    from tbptt_kit.tooling.threads import affinity_count
 
     counts = list(range(1, affinity_count() + 1))
     extra = ["--sweep", "--min-s", str(args.min_s), "--max-s", str(args.max_s)]
