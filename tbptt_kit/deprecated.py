@@ -87,11 +87,13 @@ class _MovedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def exec_module(self, module): ...
 
-    def get_code(self, name):  # python -m tbptt_kit.train: runpy runs the moved module's code
+    def get_code(self, name):  # python -m tbptt_kit.train: run the moved module as __main__
         old = next(o for o in MOVED if name == o or name.startswith(o + "."))
         new = MOVED[old] + name[len(old) :]
         _warn(name, new)
-        return importlib.util.find_spec(new).loader.get_code(new)
+        print(f"note: python -m {name} is deprecated: use python -m {new}", file=sys.stderr)
+        source = f"import runpy\nrunpy.run_module({new!r}, run_name='__main__', alter_sys=True)\n"
+        return compile(source, f"<{name}: moved to {new}>", "exec")
 
 
 if not any(isinstance(f, _MovedFinder) for f in sys.meta_path):
