@@ -48,7 +48,7 @@ from .course.table import Table
 from .data.balancing import BalancingChain, create_dls_balancing
 from .data.cache import cache_dir
 from .data.echo import create_dls_echo, echo_rmse
-from .data.loaders import DataLoaders, create_dls, create_stream_dls
+from .data.loaders import DataLoaders, create_dls, create_stream_dls, record_places
 from .data.silverbox import (
     create_dls_silverbox,
     load_silverbox,
@@ -89,6 +89,7 @@ __all__ = [
     "create_dls_text",
     "create_stream_dls",
     "echo_rmse",
+    "record_places",
     "load_silverbox",
     "silverbox_on_disk",
     "simulate_silverbox",
