@@ -40,6 +40,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ..core.batch import Batch
 from ..core.learner import Callback
 from ..course.evaluate import N_INIT, free_run_rmse
+from ..validation import check_int
 
 __all__ = [
     "DistributedCB",
@@ -80,7 +81,7 @@ def start(required: bool = False, timeout_s: float = 300.0, device="cpu") -> tup
             raise ValueError(
                 f"a distributed run needs torchrun's rendezvous variables, but {missing} "
                 f"{'is' if len(missing) == 1 else 'are'} not set: launch it as "
-                f"`torchrun --nproc_per_node=N -m tbptt_kit.train ...` (or leave out --ddp)."
+                f"`torchrun --nproc_per_node=N -m tbptt_kit ...` (or leave out --ddp)."
             )
         return 0, 1
     if not dist.is_initialized():
@@ -100,7 +101,11 @@ def world() -> tuple[int, int]:
 
 # -- each rank's rows ---------------------------------------------------------------------
 def shard_rows(bs: int, rank: int, world_size: int, name: str = "bs") -> slice:
-    """Rank ``rank``'s contiguous rows of a global batch of ``bs`` rows: [r*bs/N, (r+1)*bs/N)."""
+    """Rank ``rank``'s contiguous rows of a global batch of ``bs`` rows: [r*bs/N, (r+1)*bs/N).
+    A TypeError or ValueError unless bs, world_size >= 1 and 0 <= rank < world_size are ints
+    and the rows share out evenly."""
+    bs, world_size = check_int(name, bs), check_int("world_size", world_size)
+    check_int("rank", rank, minimum=0, maximum=world_size - 1)
     if world_size > bs:
         raise ValueError(
             f"{world_size} processes but {name}={bs} rows (streams): every process needs at "
