@@ -16,7 +16,7 @@ network whose state is reset at the window start cannot know. Leave them out of 
 with ``n_skip=delay`` (under TBPTT the learner allows at most ``sub_seq_len - 1``), and
 score with ``echo_rmse``, which always leaves them out.
 
-Reference case (tests/test_echo.py): delay 8, the defaults of ``create_dls_echo``, an
+Reference case (tests/data/test_echo.py): delay 8, the defaults of ``create_dls_echo``, an
 LSTM of 32 units, ``loss_func=fun_rmse``, ``fit_flat_cos(10, lr=1e-2)``, seed 0;
 ``echo_rmse`` / ``trivial_rmse``, measured for seeds 0, 1, 2 on one CPU thread:
 
@@ -38,7 +38,7 @@ import math
 import numpy as np
 import torch
 
-from ..validation import check_int, check_number
+from ..validation import check_int, check_number, check_seed
 from .loaders import DataLoaders, create_dls
 
 __all__ = ["ECHO_DELAY", "create_dls_echo", "echo_record", "echo_rmse", "trivial_rmse"]
@@ -87,7 +87,9 @@ def create_dls_echo(
     delay, win_sz = check_int("delay", delay), check_int("win_sz", win_sz)
     if delay >= win_sz:
         raise ValueError(f"delay={delay} must be shorter than win_sz={win_sz}.")
-    noise = check_number("noise", noise, 0)
+    noise, seed = check_number("noise", noise, 0), check_seed(seed)
+    n_train = check_int("n_train", n_train, minimum=win_sz)  # one window at least
+    n_valid = check_int("n_valid", n_valid, minimum=win_sz)
     train_rng, valid_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     train = echo_record(n_train, delay, noise, train_rng)
     valid = echo_record(n_valid, delay, noise, valid_rng)

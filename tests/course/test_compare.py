@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 
 from tbptt_kit import create_dls
-from tbptt_kit.compare import Table, compare, config_name, epochs_for_equal_steps
+from tbptt_kit.course.compare import compare, config_name, epochs_for_equal_steps
+from tbptt_kit.course.table import Table
 
 CONFIGS = [
     {"name": "full"},
     {"sub_seq_len": 10},
-    {"bptt": "checkpointed", "sub_seq_len": 10},
-    {"sub_seq_len": 10, "bptt_len": 20},
+    {"mode": "checkpointed", "sub_seq_len": 10},
+    {"sub_seq_len": 10, "backprop_len": 20},
 ]
 
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from tbptt_kit import BPTT, RNNLearner, create_dls
-from tbptt_kit.lens import grad_by_lag, plot_grad_by_lag
-from tbptt_kit.model import StatefulRNN
+from tbptt_kit import BPTT, RNNLearner, Truncation, create_dls
+from tbptt_kit.core.model import StatefulRNN
+from tbptt_kit.course.lens import grad_by_lag, plot_grad_by_lag
 
 matplotlib.use("Agg")
 WIN = 60
@@ -23,7 +23,8 @@ def make_dls(sub_seq_len=None):
 
 
 def learner(**kw):
-    sub = kw.get("sub_seq_len") if kw.get("bptt", "truncated") == "truncated" else None
+    """A GRU learner of the mode ``kw`` names, on loaders that hand out what it needs."""
+    sub = BPTT.of(**kw).loader_sub_seq_len
     return RNNLearner(make_dls(sub), "gru", 8, seed=0, progress=False, **kw)
 
 
@@ -42,14 +43,14 @@ def test_truncated_gradient_is_exactly_zero_past_the_sub_window(k):
 
 @pytest.mark.parametrize("k1, k2", [(10, 10), (10, 30), (20, 40)])
 def test_tbptt_k1_k2_reaches_exactly_k2_back(k1, k2):
-    g = grad_by_lag(learner(sub_seq_len=k1, bptt_len=k2))
+    g = grad_by_lag(learner(sub_seq_len=k1, backprop_len=k2))
     assert np.all(g[:k2] > 0)
     assert np.all(g[k2:] == 0.0)
 
 
 def test_checkpointed_equals_full():
     full = grad_by_lag(learner())
-    ckpt = grad_by_lag(learner(bptt="checkpointed", sub_seq_len=20))
+    ckpt = grad_by_lag(learner(mode="checkpointed", sub_seq_len=20))
     np.testing.assert_allclose(ckpt, full, rtol=1e-5)
 
 
@@ -59,20 +60,24 @@ def last_steps_gradient(model, u, y, reach):
     gradient of the last step's mae loss by lag."""
     T = u.shape[1]
     with torch.no_grad():
-        start = model.forward_from(u[:, : T - reach])[1] if reach < T else None
+        start = model(u[:, : T - reach])[1] if reach < T else None
     tail = u[:, T - reach :].clone().requires_grad_(True)
-    pred = model.forward_from(tail, start)[0]
+    pred, _ = model(tail, start)
     (grad,) = torch.autograd.grad((pred[:, -1] - y[:, -1]).abs().mean(), tail)
     norms = np.zeros(T, dtype=np.float32)
     norms[:reach] = grad.pow(2).sum(dim=(0, 2)).sqrt().flip(0).numpy()
     return norms
 
 
-@pytest.mark.parametrize(
-    "kw, reach",
-    [({}, WIN), ({"sub_seq_len": 20}, 20), ({"sub_seq_len": 10, "bptt_len": 30}, 30),
-     ({"bptt": "checkpointed", "sub_seq_len": 20}, WIN)],
-)  # fmt: skip
+REACHES = [
+    ({}, WIN),
+    ({"sub_seq_len": 20}, 20),
+    ({"sub_seq_len": 10, "backprop_len": 30}, 30),
+    ({"mode": "checkpointed", "sub_seq_len": 20}, WIN),
+]
+
+
+@pytest.mark.parametrize("kw, reach", REACHES)
 def test_the_lens_equals_the_gradient_written_out_by_hand(kw, reach):
     """The learner's own step (``run_windows``) and a bare model (a learner made for it) both
     give the gradient computed without the learner at all."""
@@ -84,22 +89,43 @@ def test_the_lens_equals_the_gradient_written_out_by_hand(kw, reach):
     np.testing.assert_allclose(by_model, by_hand, rtol=1e-4, atol=1e-10)
 
 
-def test_the_learner_is_left_as_found():
-    learn = learner(sub_seq_len=10, bptt_len=30)
-    for batch in list(learn.dls.train)[:3]:  # mid-window: a state, a history, gradients
+def mid_run(learn, n_batches=3):
+    """``learn`` stopped mid-window: a carried state, the mode's carry with its past, and
+    gradients, as after ``n_batches`` training steps without the optimizer."""
+    for batch in list(learn.dls.train)[:n_batches]:
         learn.batch = batch
         learn("before_batch")
         learn.one_batch()
         learn.loss.backward()
+    return learn
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"sub_seq_len": 10, "backprop_len": 30},
+        {"mode": "randomized", "sub_seq_len": 10, "truncation": Truncation(mean_len=8)},
+    ],
+)
+def test_the_learner_is_left_as_found(kw):
+    """The state the loop carries, the mode's carry (its past inputs, its random draws), the
+    weights and their gradients: all as they were, so that the run goes on unchanged."""
+    learn = mid_run(learner(**kw))
     params = [p.detach().clone() for p in learn.model.parameters()]
-    state, grads = learn.model.hidden_state, [p.grad.clone() for p in learn.model.parameters()]
-    loss_func, history = learn.loss_func, learn.model.past_u
-    assert history is not None
+    grads = [p.grad.clone() for p in learn.model.parameters()]
+    state, carry, loss_func = learn.hidden_state, learn.carry, learn.loss_func
+    past_u, past_state = carry.past_u, carry.past_state
+    draws = getattr(carry, "generator", torch.Generator()).get_state()
+    assert state is not None and past_u is not None and past_u.shape[1] > 0
     grad_by_lag(learn)
-    assert learn.loss_func is loss_func and learn.model.past_u is history
-    assert learn.model.hidden_state is state
+    assert learn.hidden_state is state and learn.carry is carry and learn.loss_func is loss_func
+    assert carry.past_u is past_u and carry.past_state is past_state
+    assert torch.equal(getattr(carry, "generator", torch.Generator()).get_state(), draws)
     for p, before, g in zip(learn.model.parameters(), params, grads):
         assert torch.equal(p, before) and torch.equal(p.grad, g)
+    # the control: one more step of the run does change what was checked above
+    learn.one_batch()
+    assert learn.hidden_state is not state and carry.past_u is not past_u
 
 
 def test_another_mode_on_a_learners_model():
@@ -114,7 +140,7 @@ def test_bare_model_needs_a_batch_and_a_known_mode():
     with pytest.raises(ValueError, match="needs a batch"):
         grad_by_lag(model)
     with pytest.raises(ValueError, match="unknown"):
-        grad_by_lag(model, (u, u), BPTT.of(bptt="sideways"))
+        grad_by_lag(model, (u, u), BPTT.of(mode="sideways"))
     with pytest.raises(ValueError, match="needs sub_seq_len"):
         grad_by_lag(model, (u, u), BPTT("truncated"))
 
@@ -123,8 +149,8 @@ def test_labels():
     assert BPTT.of().label == "full"
     assert BPTT.of(100).label == "truncated(100)"
     assert BPTT.of(100, "checkpointed").label == "checkpointed(100)"
-    assert BPTT.of(100, bptt_len=200).label == "TBPTT(100, 200)"
-    assert learner(sub_seq_len=10, bptt_len=20).bptt.label == "TBPTT(10, 20)"
+    assert BPTT.of(100, backprop_len=200).label == "TBPTT(100, 200)"
+    assert learner(sub_seq_len=10, backprop_len=20).bptt.label == "TBPTT(10, 20)"
 
 
 def test_plot_marks_exact_zeros():
@@ -137,10 +163,11 @@ def test_plot_marks_exact_zeros():
 
 
 def test_another_mode_on_a_full_bptt_models_carries_the_state_as_that_mode_does():
-    """Full BPTT never carries the model's state; measured as truncated, it must."""
+    """Full BPTT never carries the state; measured as truncated, the state must go on from
+    one sub-window to the next, as a truncated learner's does."""
     full = learner()
     as_truncated = grad_by_lag(full, bptt=BPTT.of(sub_seq_len=20))
-    stateful = learner(sub_seq_len=20)
-    stateful.model.load_state_dict(full.model.state_dict())
-    np.testing.assert_allclose(as_truncated, grad_by_lag(stateful), rtol=1e-6)
-    assert full.model.hidden_state is None  # left as found: full BPTT carried nothing
+    truncated = learner(sub_seq_len=20)
+    truncated.model.load_state_dict(full.model.state_dict())
+    np.testing.assert_allclose(as_truncated, grad_by_lag(truncated), rtol=1e-6)
+    assert full.hidden_state is None and full.carry is None  # left as found: nothing carried
