@@ -8,7 +8,7 @@ def my_truncated_grad_by_lag(model, u, y, sub_seq_len):
     u = u.clone().requires_grad_(True)
     state, preds = None, []  # the window starts from zeros
     for t in range(0, u.shape[1], sub_seq_len):
-        pred, state = model.forward_from(u[:, t : t + sub_seq_len], state)  # carry
+        pred, state = model(u[:, t : t + sub_seq_len], state)  # carry
         state = tk.detach_state(state)  # the truncation
         preds.append(pred)
     pred = torch.cat(preds, dim=1)
