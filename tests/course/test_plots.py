@@ -1,6 +1,7 @@
-"""Every figure the kit draws, readable from the back of a lecture hall: under
+"""Every figure the kit draws (``course/plots.py`` and the figures of the lens, the memory
+sweep, the recorder and the learner), readable from the back of a lecture hall: under
 ``tk.lecture_style()`` no text is below 14 pt, each figure carries alt text, and no two
-curves of a legend differ by colour alone."""
+curves of a legend differ by colour alone. The style itself: ``test_style.py``."""
 
 import matplotlib
 
@@ -13,15 +14,26 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
 import tbptt_kit as tk  # noqa: E402
-from tbptt_kit import plots  # noqa: E402
-from tbptt_kit.callbacks import Recorder  # noqa: E402
-from tbptt_kit.memory import SweepRow, plot_memory_sweep  # noqa: E402
+from tbptt_kit.course import plots  # noqa: E402
+from tbptt_kit.course.callbacks import Recorder  # noqa: E402
+from tbptt_kit.course.memory import SweepRow, plot_memory_sweep  # noqa: E402
 
 rng = np.random.default_rng(0)
 U, Y = rng.standard_normal(3000) * 0.1, rng.standard_normal(3000) * 0.1
-LAGS = {"full BPTT": np.exp(-np.arange(60) / 9), "TBPTT(16)": np.r_[np.exp(-np.arange(16) / 9), np.zeros(44)],
-        "TBPTT(4, 12)": np.r_[np.exp(-np.arange(12) / 9), np.zeros(48)],
-        "TBPTT(8)": np.r_[np.exp(-np.arange(8) / 9), np.zeros(52)], "checkpointed": np.exp(-np.arange(60) / 9)}  # fmt: skip
+
+
+def cut_at(k: int) -> np.ndarray:
+    """A gradient by lag that fades, exactly zero from lag k on (60 lags)."""
+    return np.r_[np.exp(-np.arange(k) / 9), np.zeros(60 - k)]
+
+
+LAGS = {
+    "full BPTT": cut_at(60),
+    "TBPTT(16)": cut_at(16),
+    "TBPTT(4, 12)": cut_at(12),
+    "TBPTT(8)": cut_at(8),
+    "checkpointed": cut_at(60),
+}
 
 
 def recorder_figure():
@@ -43,20 +55,38 @@ def show_results_figure():
     return plt.gcf()
 
 
+def sweep_rows():
+    return [
+        SweepRow(w, s, w * (s or w), w * (s or w), 2 * w * (s or w))
+        for s in (None, 50, 100)
+        for w in (100, 1000, 10000)
+    ]
+
+
 FIGURES = {
-    "plot_record": lambda: plots.plot_record(U, Y, fs=610.0, parts={"train": slice(0, 2000), "test": slice(2000, 3000)}, title="rec"),
-    "plot_sources": lambda: plots.plot_sources({"simulated": (U, Y), "official": (Y, U)}, 610.0, zoom=slice(100, 300)),
+    "plot_record": lambda: plots.plot_record(
+        U, Y, fs=610.0, parts={"train": slice(0, 2000), "test": slice(2000, 3000)}, title="rec"
+    ),
+    "plot_sources": lambda: plots.plot_sources(
+        {"simulated": (U, Y), "official": (Y, U)}, 610.0, zoom=slice(100, 300)
+    ),
     "plot_windows": lambda: plots.plot_windows(U, Y, win_sz=500, stp_sz=250),
     "plot_free_run": lambda: plots.plot_free_run(Y, Y + 0.01, fs=610.0, title="free run"),
-    "plot_lab_losses": lambda: plots.plot_lab_losses(np.linspace(1, 0.1, 50), {f"run {i}": np.linspace(1, 0.2 * i, 50) for i in range(1, 6)}),
-    "plot_error_by_position": lambda: plots.plot_error_by_position({k: v + 0.1 for k, v in LAGS.items()}, units="mV"),
+    "plot_lab_losses": lambda: plots.plot_lab_losses(
+        np.linspace(1, 0.1, 50), {f"run {i}": np.linspace(1, 0.2 * i, 50) for i in range(1, 6)}
+    ),
+    "plot_error_by_position": lambda: plots.plot_error_by_position(
+        {k: v + 0.1 for k, v in LAGS.items()}, units="mV"
+    ),
     "plot_sub_windows": lambda: plots.plot_sub_windows(500, 100, bs=4, n_batches=2),
-    "plot_grad_norms": lambda: plots.plot_grad_norms({k: v + 0.1 for k, v in LAGS.items()}, max_norm=1.0),
+    "plot_grad_norms": lambda: plots.plot_grad_norms(
+        {k: v + 0.1 for k, v in LAGS.items()}, max_norm=1.0
+    ),
     "plot_grad_by_lag": lambda: tk.plot_grad_by_lag(LAGS),
-    "plot_memory_sweep": lambda: plot_memory_sweep([SweepRow(w, s, w * (s or w), w * (s or w), 2 * w * (s or w)) for s in (None, 50, 100) for w in (100, 1000, 10000)]),
+    "plot_memory_sweep": lambda: plot_memory_sweep(sweep_rows()),
     "Recorder.plot_losses": recorder_figure,
     "RNNLearner.show_results": show_results_figure,
-}  # fmt: skip
+}
 
 
 def draw(name):
@@ -107,8 +137,12 @@ def test_no_two_curves_differ_by_colour_alone(name):
     for ax in fig.axes:
         curves = [ln for ln in ax.get_lines() if not ln.get_label().startswith("_")]
         keys = [curve_key(ln) for ln in curves]
-        same = [(a.get_label(), b.get_label()) for i, a in enumerate(curves) for b in curves[i + 1 :]
-                if curve_key(a) == curve_key(b)]  # fmt: skip
+        same = [
+            (a.get_label(), b.get_label())
+            for i, a in enumerate(curves)
+            for b in curves[i + 1 :]
+            if curve_key(a) == curve_key(b)
+        ]
         assert not same, f"{name}: told apart by colour only: {same}"
         assert len(set(keys)) == len(keys)
 
@@ -132,22 +166,6 @@ def test_live_plot_follows_matplotlibs_dpi():
         assert plots.plot_lab_losses([1.0, 0.5]).dpi == 150
 
 
-def test_lecture_style_from_the_environment(monkeypatch):
-    import importlib
-
-    import matplotlib as mpl
-
-    from tbptt_kit import style
-
-    monkeypatch.setenv("TBPTT_KIT_LECTURE", "1")
-    fresh = importlib.reload(style)  # as when the kit is imported in a new kernel
-    try:
-        assert mpl.rcParams["font.size"] == 18
-    finally:
-        fresh.lecture_style(False)
-    assert mpl.rcParams["font.size"] != 18
-
-
 @pytest.mark.slow
 def test_alt_text_reaches_the_notebook_output_metadata():
     """In a real kernel with the inline backend, a kit figure's PNG output carries its alt
@@ -159,7 +177,7 @@ def test_alt_text_reaches_the_notebook_output_metadata():
     nb.cells = [
         nbformat.v4.new_code_cell("%matplotlib inline\nimport tbptt_kit as tk"),
         nbformat.v4.new_code_cell(
-            "from tbptt_kit.plots import plot_sub_windows\nplot_sub_windows();"
+            "from tbptt_kit.course.plots import plot_sub_windows\nplot_sub_windows();"
         ),
     ]
     NotebookClient(nb, timeout=120, kernel_name="python3").execute()
