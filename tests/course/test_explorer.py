@@ -1,4 +1,5 @@
-"""The window explorer of notebook 01, driven headless: set sliders, check what changed."""
+"""The window explorer of notebook 01 (``course/widgets/explorer.py``), driven headless: set
+sliders, check what changed."""
 
 import matplotlib
 
@@ -8,8 +9,8 @@ import ipywidgets as widgets
 import numpy as np
 import pytest
 
-from tbptt_kit.data.windows import WindowDataset, WindowLoader
-from tbptt_kit.widgets import WindowExplorer
+from tbptt_kit.core.windows import WindowDataset, WindowLoader
+from tbptt_kit.course.widgets import WindowExplorer
 
 
 @pytest.fixture
@@ -109,7 +110,7 @@ def test_the_window_axis_counts_whole_windows():
 
 
 def test_the_package_exports_the_notebooks_names():
-    import tbptt_kit.widgets as w
+    import tbptt_kit.course.widgets as w
 
     assert {"Lab", "LabPanel", "LiveLossCB", "WindowExplorer"} <= set(w.__all__)
     assert all(getattr(w, name) for name in w.__all__)

@@ -9,8 +9,8 @@ import matplotlib
 import numpy as np
 import pytest
 
-from tbptt_kit.widgets import LabPanel, WindowExplorer
-from tbptt_kit.widgets.snapshot import lab_grid
+from tbptt_kit.course.widgets import LabPanel, WindowExplorer
+from tbptt_kit.course.widgets.snapshot import lab_grid
 
 matplotlib.use("Agg")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
