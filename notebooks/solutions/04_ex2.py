@@ -6,7 +6,7 @@ import tbptt_kit as tk
 
 def my_grad_by_lag(model, u, y):
     u = u.clone().requires_grad_(True)
-    pred, _ = model.forward_from(u)  # full BPTT, from a zero state
+    pred, _ = model(u)  # full BPTT, from a zero state (no state given)
     loss = tk.mae(pred[:, -1], y[:, -1])  # the last step's loss only
     (grad,) = torch.autograd.grad(loss, u)  # (bs, T, n_u)
     return grad.pow(2).sum(dim=(0, 2)).sqrt().flip(0).numpy()  # lag 0 (the last step) first

@@ -1,7 +1,7 @@
 # Exercise 1, a worked solution.
 # Try the divisors of win_sz from the largest (full BPTT) down; the first whose predicted
 # step memory (all its parts) fits the budget is the answer. None when not even 1 fits.
-from tbptt_kit.memory import predict_step_memory
+from tbptt_kit.course.memory import predict_step_memory
 
 
 def largest_fitting_sub_seq_len(win_sz, bs, hidden_size, budget_bytes):

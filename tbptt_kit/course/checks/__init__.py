@@ -1,13 +1,16 @@
-"""Self-checks for the course's exercises, one module per notebook (``nb01`` ... ``nb10``).
+"""The course's exercises, one module per notebook (``nb01`` ... ``nb10``): each exercise is
+defined once (its cases, its own reference, what its usual mistakes look like), and both its
+self-check (``checks.check_...``, in the notebook) and its graded test (``checks.graded``,
+in grading/tests/) run from that one definition (``core.py``).
 
-Each check calls the student's function on cases whose answers the kit computes, and
-returns a verdict that names the misconception where it can. ``core.py`` has the pieces
-all checks share. Notebooks call them as ``checks.check_...``. Each module's ``__all__``
-names what it exports: the checks, the verdicts, and notebook 04's exercise setup.
+``lstm.py`` is the float64 LSTM the references of notebooks 04 and 06 differentiate by hand;
+``verify.py`` is the graded test's clean process. Importing this package takes the grader's
+snapshot of what it uses (``tbptt_kit.tooling.grading``), before any cell of a student's.
 """
 
-from . import core, nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08, nb09, nb10
-from .core import *  # noqa: F403
+from ...tooling import grading  # noqa: F401  (its snapshot, now)
+from . import nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08, nb09, nb10
+from .core import EXERCISES, NOT_DONE, RIGHT, WRONG, Verdict, graded
 from .nb01 import *  # noqa: F403
 from .nb02 import *  # noqa: F403
 from .nb03 import *  # noqa: F403
@@ -20,7 +23,12 @@ from .nb09 import *  # noqa: F403
 from .nb10 import *  # noqa: F403
 
 __all__ = [
-    *core.__all__,
+    "EXERCISES",
+    "NOT_DONE",
+    "RIGHT",
+    "WRONG",
+    "Verdict",
+    "graded",
     *nb01.__all__,
     *nb02.__all__,
     *nb03.__all__,
