@@ -179,6 +179,7 @@ class Learner:
         """Predictions and targets over a loader (valid by default), (n_samples, n_y)
         without the steps the loss leaves out; ``whole_windows``: (n_windows, win_sz, n_y)
         (streams: (bs, stream_len, n_y)), every step. The state goes on as in training."""
+        found, was_training = dict(vars(self)), self.model.training  # put back at the end
         self.training, self.hidden_state = False, None
         self.model.eval()
         preds, targs = [], []
@@ -186,13 +187,14 @@ class Learner:
             self("before_batch")
             self.one_batch()
             self("after_batch")
-            pred, targ = (
-                (self.pred, self.batch.y) if whole_windows else self.kept(self.pred, self.batch)
-            )
+            kept = (self.pred, self.batch.y) if whole_windows else self.kept(self.pred, self.batch)
+            pred, targ = kept
             if whole_windows and i > 0 and self.batch.sub_idx != 0:  # goes on: join in time
                 pred, targ = torch.cat([preds.pop(), pred], 1), torch.cat([targs.pop(), targ], 1)
             preds.append(pred)
             targs.append(targ)
+        vars(self).update(found)  # as found: validating mid-epoch changes no training
+        self.model.train(was_training)
         return torch.cat(preds), torch.cat(targs)
 
     def validate(self, dl=None) -> list[float]:

@@ -130,10 +130,9 @@ class StreamLoader:
                     u[j, : n_real[j]], y[j, : n_real[j]] = uj, yj
             reset |= batch_idx == 0  # an epoch starts every row
             mask = torch.arange(k) < torch.from_numpy(n_real)[:, None]
-            to = self.device
             yield Batch(
-                torch.from_numpy(u).to(to),
-                torch.from_numpy(y).to(to),
-                reset=torch.from_numpy(reset).to(to),
-                mask=None if mask.all() else mask.to(to),
+                torch.from_numpy(u).to(self.device),
+                torch.from_numpy(y).to(self.device),
+                reset=torch.from_numpy(reset).to(self.device),
+                mask=None if mask.all() else mask.to(self.device),
             )
