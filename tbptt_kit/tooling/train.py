@@ -19,6 +19,7 @@ is never written over without ``--overwrite``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -247,11 +248,12 @@ def check_mode(args, layout: str) -> BPTT:
     flags = vars(args)
     mode, old = flags["mode"], flags.pop("bptt")
     if old is not None:
-        print("tbptt-kit: note: --bptt is now --mode (--bptt will go).", file=sys.stderr)
         if mode not in (None, old):
             raise FlagError(f"--bptt {old} and --mode {mode} disagree: give --mode only.")
+        print("tbptt-kit: note: --bptt is now --mode (--bptt will go).", file=sys.stderr)
         mode = flags["mode"] = old
-    if layout == "streams" and flags["sub_seq_len"] is None:
+    carries = mode is None or MODES[mode].carries_state
+    if layout == "streams" and flags["sub_seq_len"] is None and carries:
         flags["sub_seq_len"] = STREAM_SUB_SEQ_LEN
     mean = flags["truncation_mean"]
     lengths = {
@@ -259,16 +261,16 @@ def check_mode(args, layout: str) -> BPTT:
         "backprop_len": flags["backprop_len"],
         "truncation": None if mean is None else Truncation(mean_len=mean, seed=flags["seed"]),
     }
-    try:
-        bptt = BPTT.of(mode=mode, **lengths)
-    except (TypeError, ValueError) as e:
-        raise FlagError(explain_mode(mode, lengths, e)) from None
-    if layout == "streams" and not bptt.carries_state:
+    if layout == "streams" and not carries:
         carrying = [name for name, cls in MODES.items() if cls.carries_state]
         raise FlagError(
             f"--mode {mode} backpropagates through whole windows, and the stream layout has "
             f"none: use --mode {' or '.join(carrying)}, or --layout windows."
         )
+    try:
+        bptt = BPTT.of(mode=mode, **lengths)
+    except (TypeError, ValueError) as e:
+        raise FlagError(explain_mode(mode, lengths, e)) from None
     return bptt
 
 
@@ -292,7 +294,15 @@ def explain_mode(mode, lengths: dict, e: Exception) -> str:
             return f"{says} needs {LENGTH_FLAGS[name]}, e.g. {LENGTH_FLAGS[name]} {shown[name]}."
         if value is not None and builds(mode, **{name: None}):
             if not builds(mode, **{name: sample[name]}):
-                takers = [m for m in MODES if builds(m, **{name: sample[name]})]
+                others = [k for k in lengths if k != name]
+                takers = [
+                    m
+                    for m in MODES
+                    if any(
+                        builds(m, **{name: sample[name], **dict(zip(others, values))})
+                        for values in itertools.product(*([None, sample[k]] for k in others))
+                    )
+                ]
                 return (
                     f"{says} takes no {LENGTH_FLAGS[name]} (it goes with --mode "
                     f"{' or '.join(takers)}): leave it out."
@@ -426,6 +436,7 @@ def build(argv=None, cbs=()):
     (a ValueError) for flags the run cannot use."""
     args = parser().parse_args(argv)
     bptt = check_args(args)
+    vars(args).update(mode=bptt.mode, label=bptt.label)  # what the log's settings record
     device = device_for(args.device)
     try:
         rank, world_size = distributed.start(args.ddp, args.timeout, device)
