@@ -1,6 +1,6 @@
-"""Character-level text: the fixed corpus, the vocabulary, stream batches of ids with the
-target one character ahead, cross-entropy and bits per character, seeded sampling that
-carries the model's state."""
+"""Character-level text (``data/text.py``): the fixed corpus, the vocabulary, stream batches
+of ids with the target one character ahead, cross-entropy and bits per character, and
+truncated BPTT over them by hand. Sampling from a text model: ``tests/course/test_evaluate.py``."""
 
 import hashlib
 import itertools
@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tbptt_kit import bits_per_char, cross_entropy, sample_text
+from tbptt_kit.core.model import detach_state, reset_rows
+from tbptt_kit.course.losses import bits_per_char, cross_entropy
 from tbptt_kit.data.text import CORPUS, Vocab, create_dls_text, load_corpus
 
 CORPUS_SHA256 = "aadb8a9df0d70a46c3ddaa6ede1122e835fd9eed573868228d396aeb80c05551"
@@ -123,59 +124,51 @@ def test_cross_entropy_and_bits_per_char_on_bs_t_v_and_bs_t():
 
 
 class TinyCharModel(nn.Module):
-    """Embedding, LSTM, linear head; carries its state across calls; records each call."""
+    """Embedding, LSTM, linear head: ``logits, state = model(ids, state)``."""
 
     def __init__(self, vocab_size, seed=0):
         super().__init__()
         torch.manual_seed(seed)
         self.emb, self.rnn = nn.Embedding(vocab_size, 16), nn.LSTM(16, 32, batch_first=True)
-        self.head, self.state, self.calls = nn.Linear(32, vocab_size), None, []
+        self.head = nn.Linear(32, vocab_size)
 
-    def reset_state(self):
-        self.state = None
-
-    def forward(self, x):
-        self.calls.append(tuple(x.shape))
-        out, state = self.rnn(self.emb(x), self.state)
-        self.state = tuple(s.detach() for s in state)
-        return self.head(out)
+    def forward(self, x, state=None):
+        out, state = self.rnn(self.emb(x), state)
+        return self.head(out), state
 
 
-def test_sample_text_is_seeded_and_carries_the_models_state():
-    vocab = Vocab.from_text(DOCS)
-    model = TinyCharModel(len(vocab))
-    a = sample_text(model, vocab, "The ", n_chars=40, temperature=1.0, seed=1)
-    assert a == sample_text(model, vocab, "The ", n_chars=40, temperature=1.0, seed=1)
-    assert a != sample_text(model, vocab, "The ", n_chars=40, temperature=1.0, seed=2)
-    assert a.startswith("The ") and len(a) == 44
-    model.calls.clear()
-    greedy = sample_text(model, vocab, "The ", n_chars=30, temperature=0, seed=5)
-    assert model.calls == [(1, 4)] + [(1, 1)] * 29  # the prompt once, then one character a call
-    assert model.state is None and model.training  # reset afterwards, mode restored
-    # each greedy character is the likeliest after everything before it, read in one call:
-    # only true if the state was carried from call to call
+def mean_bpc(model, loader, carry: bool) -> float:
+    """Bits per character over ``loader``, the state carried (reset where a row's document
+    starts, detached) or, with ``carry=False``, every sub-window from zeros."""
+    state, bpc = None, []
     with torch.no_grad():
-        logits = model(torch.from_numpy(vocab.encode(greedy[:-1]))[None])[0]
-    assert vocab.decode(logits[3:].argmax(-1)) == greedy[4:]
-    assert greedy == sample_text(model, vocab, "The ", n_chars=30, temperature=0, seed=6)
+        for b in loader:
+            state = reset_rows(state, b.reset) if carry else None
+            logits, state = model(b.u, state)
+            bpc.append(bits_per_char(logits, b.y, b.mask).item())
+    return float(np.mean(bpc))
 
 
 def test_a_char_model_learns_a_repeated_phrase_with_tbptt_over_the_streams():
+    """The three lines of truncated BPTT written out over the text's stream batches: reset
+    the rows whose document starts, carry the state, detach it."""
     dls = create_dls_text("hello world. " * 300, bs=8, sub_seq_len=20, valid_frac=0.2)
     model = TinyCharModel(len(dls.vocab))
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(3):
+        state = None
         for b in dls.train:
-            if b.new_window:
-                model.reset_state()
-            loss = cross_entropy(model(b.u), b.y, b.mask)
+            state = reset_rows(state, b.reset)  # reset
+            logits, state = model(b.u, state)  # carry
+            state = detach_state(state)  # detach
+            loss = cross_entropy(logits, b.y, b.mask)
             opt.zero_grad()
             loss.backward()
             opt.step()
-    with torch.no_grad():
-        model.reset_state()
-        bpc = [bits_per_char(model(b.u), b.y, b.mask).item() for b in dls.valid]
-    assert np.mean(bpc) < 0.5 < math.log2(len(dls.vocab))
+    carried = mean_bpc(model, dls.valid, carry=True)
+    assert carried < 0.5 < math.log2(len(dls.vocab))
+    # the control: each sub-window from zeros loses the phrase's place at every boundary
+    assert mean_bpc(model, dls.valid, carry=False) > 2 * carried  # measured 0.087 vs 0.027
 
 
 def test_bad_text_inputs_get_clear_errors():
@@ -195,13 +188,3 @@ def test_bad_text_inputs_get_clear_errors():
         create_dls_text(DOCS, valid_frac="0.1")
     with pytest.raises(ValueError, match=r"valid_bs=16 is larger than .* valid_bs <= 3"):
         create_dls_text(DOCS, bs=16, sub_seq_len=16)
-    vocab = Vocab.from_text(DOCS)
-    model = TinyCharModel(len(vocab))
-    with pytest.raises(ValueError, match="prompt is empty"):
-        sample_text(model, vocab, "", n_chars=5)
-    with pytest.raises(ValueError, match="not in the vocabulary"):
-        sample_text(model, vocab, "#", n_chars=5)
-    with pytest.raises(
-        ValueError, match=r"temperature must be a finite number in \[0, inf\], got -1"
-    ):
-        sample_text(model, vocab, "The", temperature=-1)
