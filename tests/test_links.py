@@ -78,6 +78,36 @@ def test_make_repo_url_changes_only_the_links(tmp_path):
     assert changed >= 2 + len(NOTEBOOKS), "the README, pyproject and every notebook re-pointed"
 
 
+def test_make_repo_url_points_every_notebooks_colab_install_at_the_fork(tmp_path):
+    """A fork's students on Colab install the fork's kit, not ours (issue 32)."""
+    fork = copy_of_the_repository(tmp_path)
+    subprocess.run(["make", "-s", "repo-url", "REPO=someone/fork", f"PYTHON={sys.executable}"],
+                   cwd=fork, check=True, capture_output=True)  # fmt: skip
+    notebooks = sorted((fork / "notebooks").glob("[0-9]*.ipynb"))
+    assert len(notebooks) == len(NOTEBOOKS) > 0
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        first_code = next(c for c in nb.cells if c.cell_type == "code")
+        assert first_code.source == repo_url.colab_cell("someone/fork"), path.name
+        assert "git+https://github.com/someone/fork" in first_code.source
+        assert REPO not in path.read_text(), f"{path.name} still names {REPO}"
+
+
+def test_a_notebook_whose_colab_cell_installs_another_repository_is_found(tmp_path):
+    """The control of the check above: an install cell left pointing elsewhere is a problem."""
+    fork = copy_of_the_repository(tmp_path)
+    repo_url.repoint(fork, "someone/fork")
+    assert repo_url.problems(fork) == []
+    nb = fork / "notebooks" / NOTEBOOKS[-1].name
+    text = nb.read_text()
+    nb.write_text(
+        text.replace("git+https://github.com/someone/fork", f"git+https://github.com/{REPO}")
+    )
+    assert nb.read_text() != text
+    found = "\n".join(repo_url.problems(fork))
+    assert f"notebooks/{nb.name}: git+https://github.com/{REPO} is not someone/fork" in found
+
+
 def test_a_link_to_another_repository_or_notebook_is_found(tmp_path):
     fork = copy_of_the_repository(tmp_path)
     (fork / "docs" / "stray.md").write_text(

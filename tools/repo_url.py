@@ -31,10 +31,12 @@ BINDER_BADGE = "https://mybinder.org/badge_logo.svg"
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 
 # Every link to the course's own repository, by the part that names it: group 2 is owner/name.
+# It may end in a backslash: in a notebook's JSON the install cell's address is followed by an
+# escaped quote (\"), and a link missed there would leave a fork's Colab cell installing ours.
 LINK = re.compile(
     r"(https://mybinder\.org/v2/gh/|https://colab\.research\.google\.com/github/"
     r"|git\+https://github\.com/|https://github\.com/)"
-    r"([A-Za-z0-9-]+/[A-Za-z0-9._-]+?)(?=\.git\b|[/?#@)\"'\s]|$)"
+    r"([A-Za-z0-9-]+/[A-Za-z0-9._-]+?)(?=\.git\b|[/?#@)\"'\s\\]|$)"
 )
 PAGES = re.compile(r"https://([A-Za-z0-9-]+)\.github\.io/([A-Za-z0-9._-]+)")
 LAUNCH = re.compile(
