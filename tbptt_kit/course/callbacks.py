@@ -166,9 +166,14 @@ class SmokeCB(Callback):
 class NoResetCB(Callback):
     """The reset switched off, to see what it is for: every batch says that no row starts
     (``batch.reset`` all False), so a new window goes on from the state another window left.
-    Also ``n_skip`` then skips nothing. Never for real training."""
+    Also ``n_skip`` then skips nothing. Never for real training. A batch with another number
+    of rows than the carried state (an epoch's last, smaller batch) has no state to go on
+    from: it starts from zeros, as its loader says."""
 
     order = -30  # before everything else reads the batch
 
     def before_batch(self, learn):
-        learn.batch = learn.batch._replace(reset=torch.zeros_like(learn.batch.reset))
+        state = learn.hidden_state
+        rows = None if state is None else (state[0] if isinstance(state, tuple) else state).shape[1]
+        if rows is None or rows == len(learn.batch.reset):
+            learn.batch = learn.batch._replace(reset=torch.zeros_like(learn.batch.reset))
