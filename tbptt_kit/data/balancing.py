@@ -57,14 +57,14 @@ class BalancingChain(nn.Module):
         return float(1 / gain)
 
     def forward(self, u: torch.Tensor, hidden_state=None):
-        """Run the chain for u's steps from ``hidden_state`` (bs, n_units) (None: zeros):
-        (the output (bs, T, 1), the final state)."""
-        s = u.new_zeros(u.shape[0], self.n_units) if hidden_state is None else hidden_state
+        """Run the chain for u's steps from ``hidden_state`` (1, bs, n_units), laid out as
+        an ``nn.RNN``'s (None: zeros): (the output (bs, T, 1), the final state)."""
+        s = u.new_zeros(u.shape[0], self.n_units) if hidden_state is None else hidden_state[0]
         outs, self.steps_run = [], self.steps_run + u.shape[1]
         for _ in range(u.shape[1]):
             s = s @ self.a.T + self.theta * self.b
             outs.append(s[:, :1])
-        return torch.stack(outs, dim=1), s
+        return torch.stack(outs, dim=1), s[None]
 
 
 def create_dls_balancing(

@@ -212,16 +212,10 @@ class RandomCuts:
             self.past_u, self.past_state, self.past_resets = u[:, :0], state, {}
         elif reset.any():  # rows that start a record where u starts: zeros there
             self.past_resets[self.past_u.shape[1]] = reset
-        t, span = self.truncation, torch.cat([self.past_u, u], dim=1)
-        first_new = max(self.past_u.shape[1], 1)  # boundaries first_new.. are drawn now
-        cuts = [False] * first_new + t.draw_cuts(
-            first_new, span.shape[1] - first_new, self.generator
-        )
+        span = torch.cat([self.past_u, u], dim=1)
+        cuts = self.draw_cuts(span.shape[1])
         state, preds, last_cut, run_from = self.past_state, [], 0, 0
-        for j in range(1, span.shape[1]):
-            age = j - last_cut
-            if not cuts[j] and j not in self.past_resets and t.hazard(age) == 0:
-                continue  # nothing happens at this boundary: keep running
+        for j, age in self.stops(cuts):
             y, state = model(span[:, run_from:j], state)
             preds.append(y)
             if j in self.past_resets:
@@ -230,10 +224,27 @@ class RandomCuts:
                 state = self.past_state = detach_state(state)
                 last_cut = j
             else:  # no cut: the gradient goes on, rescaled
-                state = scale_grad(state, t.compensation(age))
+                state = scale_grad(state, self.truncation.compensation(age))
             run_from = j
         y, state = model(span[:, run_from:], state)
         preds.append(y)
         self.past_u = span[:, last_cut:]
         self.past_resets = {j - last_cut: r for j, r in self.past_resets.items() if j > last_cut}
         return torch.cat(preds, dim=1)[:, -u.shape[1] :], state
+
+    def draw_cuts(self, n: int) -> list[bool]:
+        """Whether a cut falls before each of the span's n steps: none among the steps kept
+        since the last cut; for the new ones, drawn now from this run's generator."""
+        first_new = max(self.past_u.shape[1], 1)  # boundaries first_new.. are drawn now
+        new = self.truncation.draw_cuts(first_new, n - first_new, self.generator)
+        return [False] * first_new + new
+
+    def stops(self, cuts: list[bool]):
+        """(boundary, steps since the last cut) wherever something happens: a cut, a row's
+        reset, or an uncut boundary whose gradient is rescaled (c(age) > 0)."""
+        last_cut = 0
+        for j in range(1, len(cuts)):
+            if cuts[j] or j in self.past_resets or self.truncation.hazard(j - last_cut) > 0:
+                yield j, j - last_cut
+            if cuts[j]:
+                last_cut = j

@@ -100,27 +100,32 @@ class Truncated(Full):
 
 
 class ReRun:
-    """TBPTT(k1, k2)'s carry: the last k2 - k1 inputs, and the detached state at their start."""
+    """TBPTT(k1, k2)'s carry: the last k2 - k1 inputs, the detached state at their start, and
+    the rows that start a record among those steps (stream loaders)."""
 
     def __init__(self, backprop_len: int):
         self.backprop_len, self.past_u, self.past_state = backprop_len, None, None
+        self.past_resets = {}  # step of past_u -> the rows that start a record there
 
     def __call__(self, model, u: torch.Tensor, state, reset: torch.Tensor):
-        """Run the kept steps again, then u (rows that ``reset`` zeroed where u starts);
-        keep the steps and the state the next call needs. -> (u's predictions, state)."""
+        """Run the kept steps again (rows that started a record among them zeroed where they
+        did), then u (rows that ``reset`` zeroed where u starts); keep the steps and the
+        state the next call needs. -> (u's predictions, state)."""
         if self.past_u is None or reset.all() or len(self.past_u) != len(u):
-            self.past_u, self.past_state = u[:, :0], state  # nothing to run again
+            self.past_u, self.past_state, self.past_resets = u[:, :0], state, {}
         n_past, span = self.past_u.shape[1], torch.cat([self.past_u, u], dim=1)
+        resets = {**self.past_resets, n_past: reset}  # step -> the rows that start there
         keep = min(self.backprop_len - u.shape[1], span.shape[1])  # the next call runs again
         cut = span.shape[1] - keep
         state, preds, t = self.past_state, [], 0
-        for end in sorted({n_past, cut, span.shape[1]} - {0}):
+        for end in sorted({*resets, cut, span.shape[1]} - {0}):
             y, state = model(span[:, t:end], state)
             preds.append(y)
-            if end == n_past:  # where u starts: the rows of a new window or record start at 0
-                state = reset_rows(state, reset)
+            if end in resets:  # the rows of a new window or record start at 0
+                state = reset_rows(state, resets[end])
             if end == cut:  # where the next call starts: its state, cut from this graph
                 self.past_state = detach_state(state)
             t = end
         self.past_u = span[:, cut:]
+        self.past_resets = {j - cut: r for j, r in resets.items() if j > cut and r.any()}
         return torch.cat(preds, dim=1)[:, -u.shape[1] :], state
