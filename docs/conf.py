@@ -77,7 +77,11 @@ myst_heading_anchors = 3  # README links such as benchmarks/README.md#epoch-time
 
 nb_execution_mode = "cache"
 nb_execution_cache_path = str(cache_path())
-nb_execution_timeout = 1800  # per cell: a busy shared machine is slow, a hang still ends
+# Per cell. The course's longest notebook takes about two minutes in all beside a busy process
+# (README); a cell still running after ten has hung. A cell the kernel never starts is found
+# sooner, by watch_cells below.
+nb_execution_timeout = 600
+CELL_START_S = 60  # a kernel says "busy" within milliseconds of being asked to run a cell
 nb_execution_raise_on_error = True  # a failing cell fails the build (no half-executed page)
 nb_execution_show_tb = True
 nb_merge_streams = True
@@ -182,7 +186,95 @@ def home_page(app, exception):
         )
 
 
+# -- a stalled notebook ends the build within minutes, naming the notebook and the cell ----
+def say(message: str) -> None:
+    """One line on the terminal, also from a parallel reader (whose log Sphinx drops when
+    the notebook fails)."""
+    print(f"site: {message}", file=sys.__stderr__, flush=True)
+
+
+def watch_cells(client_class, start_s: float = CELL_START_S, where=lambda client: "a notebook"):
+    """Make ``client_class`` (nbclient's NotebookClient) fail fast, with the cell named, when
+    the kernel never starts a cell: nbclient itself would wait for ``nb_execution_timeout``.
+
+    The kernel announces each request it takes with a "busy" status on IOPub, at once. With
+    ipykernel 7 a request that reaches the shell socket while the kernel is sending a reply
+    can be left unread (ipython/ipykernel#1529 and #1554): the kernel then sits idle and the
+    client waits for a reply that never comes. A second message on the shell socket wakes
+    it, so after ``start_s`` seconds without "busy" the client sends a kernel_info request;
+    after another ``start_s`` it gives up with an error that names the notebook (``where``)
+    and the cell. A cell the kernel has started is left to the usual per-cell timeout."""
+    import asyncio
+
+    from nbclient.exceptions import CellControlSignal, CellTimeoutError
+
+    run_cell, read = client_class.async_execute_cell, client_class.process_message
+
+    def process_message(self, msg, cell, cell_index):
+        if msg.get("msg_type") == "status" and msg["content"].get("execution_state") == "busy":
+            self.cell_started = True
+        return read(self, msg, cell, cell_index)
+
+    async def async_execute_cell(self, cell, cell_index, *args, **kwargs):
+        if cell.cell_type != "code" or not cell.source.strip():
+            return await run_cell(self, cell, cell_index, *args, **kwargs)
+        name = f"{where(self)}, cell {cell_index} ({cell.source.strip().splitlines()[0][:60]})"
+        self.cell_started = False
+        task = asyncio.ensure_future(run_cell(self, cell, cell_index, *args, **kwargs))
+        try:
+            for nudge in (True, False):
+                await asyncio.wait({task}, timeout=start_s)
+                if task.done() or self.cell_started:
+                    return await task
+                if nudge:
+                    say(f"{name}: not started after {start_s:g} s; waking the kernel's shell")
+                    self.kc.kernel_info()
+            task.cancel()
+            for other in asyncio.all_tasks():  # nbclient's own watch on the kernel, left over
+                if other.get_coro().__name__ == "_async_poll_kernel_alive":
+                    other.cancel()
+            say(f"{name}: the kernel never started this cell: stopping the build")
+            raise CellTimeoutError(
+                f"{name}: the kernel never started this cell (no 'busy' in {2 * start_s:g} s, "
+                f"also after a kernel_info request on its shell socket)"
+            )
+        except (CellControlSignal, RuntimeError) as e:  # a failed or timed-out cell
+            if not isinstance(e, CellTimeoutError) or "never started" not in str(e):
+                say(f"{name}: {type(e).__name__}: {str(e).strip().splitlines()[0][:200]}")
+            raise
+
+    client_class.process_message = process_message
+    client_class.async_execute_cell = async_execute_cell
+    client_class.execute_cell = _run_sync(async_execute_cell)
+
+
+def _run_sync(coroutine_function):
+    from nbclient.util import run_sync
+
+    return run_sync(coroutine_function)
+
+
+NOTEBOOK = {"path": "a notebook"}  # the notebook this reader executes now
+
+
+def name_executed_notebooks() -> None:
+    """Tell watch_cells which notebook myst-nb executes (nbclient only knows its folder)."""
+    from myst_nb.core.execute.cache import NotebookClientCache
+
+    start = NotebookClientCache.start_client
+
+    def start_client(self):
+        NOTEBOOK["path"] = str(Path(self.path).relative_to(ROOT)) if self.path else "a notebook"
+        return start(self)
+
+    NotebookClientCache.start_client = start_client
+
+
 def setup(app):
+    from nbclient import NotebookClient
+
+    watch_cells(NotebookClient, where=lambda client: NOTEBOOK["path"])
+    name_executed_notebooks()
     remove_stale_caches()
     os.environ["TBPTT_KIT_SITE"] = REPO  # the notebooks' widget panels show their snapshot
     app.connect("source-read", readme_as_home_page)

@@ -61,8 +61,12 @@ def copy_of_the_repository(dest: Path) -> Path:
 def test_make_repo_url_changes_only_the_links(tmp_path):
     fork = copy_of_the_repository(tmp_path)
     before = {p: p.read_text() for p in repo_url.linked_files(fork)}
-    subprocess.run(["make", "-s", "repo-url", "REPO=someone/fork", f"PYTHON={sys.executable}"],
-                   cwd=fork, check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["make", "-s", "repo-url", "REPO=someone/fork", f"PYTHON={sys.executable}"],
+        cwd=fork,
+        check=True,
+        capture_output=True,
+    )
     assert repo_url.read_repo(fork) == "someone/fork"
     assert repo_url.problems(fork) == []
     owner, name = REPO.split("/")
@@ -81,8 +85,12 @@ def test_make_repo_url_changes_only_the_links(tmp_path):
 def test_make_repo_url_points_every_notebooks_colab_install_at_the_fork(tmp_path):
     """A fork's students on Colab install the fork's kit, not ours (issue 32)."""
     fork = copy_of_the_repository(tmp_path)
-    subprocess.run(["make", "-s", "repo-url", "REPO=someone/fork", f"PYTHON={sys.executable}"],
-                   cwd=fork, check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["make", "-s", "repo-url", "REPO=someone/fork", f"PYTHON={sys.executable}"],
+        cwd=fork,
+        check=True,
+        capture_output=True,
+    )
     notebooks = sorted((fork / "notebooks").glob("[0-9]*.ipynb"))
     assert len(notebooks) == len(NOTEBOOKS) > 0
     for path in notebooks:

@@ -9,6 +9,7 @@ The built site itself is checked in a browser by tests/e2e/test_site.py (make e2
 
 import importlib.util
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -25,8 +26,8 @@ def conf():
 
 
 def small_checkout(dest: Path) -> Path:
-    shutil.copytree(ROOT / "tbptt_kit" / "widgets", dest / "tbptt_kit" / "widgets",
-                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    widgets = Path("tbptt_kit", "course", "widgets")
+    shutil.copytree(ROOT / widgets, dest / widgets, ignore=shutil.ignore_patterns("__pycache__"))
     (dest / "notebooks" / "solutions").mkdir(parents=True)
     (dest / "notebooks" / "solutions" / "ex.py").write_text("answer = 1\n")
     shutil.copy(ROOT / "pyproject.toml", dest / "pyproject.toml")
@@ -41,7 +42,7 @@ def test_a_change_to_the_kit_names_a_fresh_cache_and_the_stale_one_goes(conf, tm
     assert conf.code_hash(root, smoke=True) != conf.code_hash(root, smoke=False)
     smoke = conf.cache_path(root, smoke=True)
     smoke.mkdir()
-    lab = root / "tbptt_kit" / "widgets" / "lab.py"
+    lab = root / "tbptt_kit" / "course" / "widgets" / "lab.py"
     lab.write_text(lab.read_text() + "\n# a change\n")
     second = conf.cache_path(root, smoke=False)
     conf.remove_stale_caches(root, smoke=False)
@@ -133,3 +134,76 @@ def test_a_figure_of_a_page_built_from_the_cache_gets_its_alt_text(conf, tmp_pat
     context = {"body": f'<img alt="../_images/{sha}.png" src="../_images/{sha}.png" />'}
     conf.figure_alt_text(app, "notebooks/03_x", "page.html", context, None)
     assert context["body"] == f'<img alt="Memory grows with win_sz." src="../_images/{sha}.png" />'
+
+
+# -- a notebook that stalls: the build ends within minutes, naming the notebook and cell ----
+def new_notebook(*sources):
+    import nbformat
+
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+
+
+def run_cells(client, lost: str | None = None):
+    """Run every cell of ``client``'s notebook; the request of the cell whose source is
+    ``lost`` never reaches the kernel (what a request stranded on its shell socket looks
+    like to the client: no "busy", no reply)."""
+    with client.setup_kernel():
+        send = client.kc.execute
+
+        def execute(code, **kwargs):
+            return "lost-request" if code == lost else send(code, **kwargs)
+
+        client.kc.execute = execute
+        for index, cell in enumerate(client.nb.cells):
+            client.execute_cell(cell, index)
+
+
+@pytest.fixture
+def watched(conf):
+    """nbclient's client with the site's watch on cells (3 s to start), named 'stall.ipynb'."""
+    nbclient = pytest.importorskip("nbclient")
+
+    class Client(nbclient.NotebookClient):
+        pass
+
+    conf.watch_cells(Client, start_s=3, where=lambda client: "notebooks/stall.ipynb")
+    return Client
+
+
+@pytest.mark.slow
+def test_a_cell_the_kernel_never_starts_ends_the_build_in_seconds_with_its_name(watched, capfd):
+    from nbclient.exceptions import CellTimeoutError
+
+    client = watched(new_notebook("x = 1", "y = 2", "z = 3"), timeout=600, kernel_name="python3")
+    start = time.perf_counter()
+    with pytest.raises(CellTimeoutError, match=r"notebooks/stall.ipynb, cell 1 \(y = 2\)"):
+        run_cells(client, lost="y = 2")
+    assert time.perf_counter() - start < 60  # two waits of 3 s, and a kernel's start
+    err = capfd.readouterr().err
+    assert "site: notebooks/stall.ipynb, cell 1 (y = 2): not started after 3 s" in err
+    assert "site: notebooks/stall.ipynb, cell 1 (y = 2): the kernel never started" in err
+
+
+@pytest.mark.slow
+def test_a_slow_cell_that_has_started_is_left_to_run(watched):
+    """The control: the watch tells a cell the kernel runs (a "busy" came) from a lost one."""
+    nb = new_notebook("import time", "time.sleep(8)", "done = True")
+    run_cells(watched(nb, timeout=600, kernel_name="python3"))
+    assert nb.cells[2].execution_count == 3
+
+
+@pytest.mark.slow
+def test_without_the_watch_a_lost_cell_waits_for_the_whole_timeout(conf):
+    """The control: nbclient alone waits out the per-cell timeout (the site's was 30 min)."""
+    nbclient = pytest.importorskip("nbclient")
+    client = nbclient.NotebookClient(
+        new_notebook("x = 1", "y = 2"), timeout=8, kernel_name="python3"
+    )
+    start = time.perf_counter()
+    with pytest.raises(nbclient.exceptions.CellTimeoutError):
+        run_cells(client, lost="y = 2")
+    assert time.perf_counter() - start >= 8
+
+
+def test_a_cell_that_runs_for_ten_minutes_has_hung(conf):
+    assert conf.nb_execution_timeout <= 600 and conf.CELL_START_S <= 60

@@ -50,8 +50,12 @@ def site_url():
     """Build the smoke site (cached notebooks), serve it on a free port; yields its URL."""
     env = dict(os.environ, TBPTT_KIT_SMOKE="1")
     sphinx = Path(sys.executable).parent / "sphinx-build"
-    subprocess.run([str(sphinx), "-b", "html", "-q", "-E", "-j", "auto", "-c", "docs", ".", str(SITE)],
-                   cwd=REPO_DIR, env=env, check=True)  # fmt: skip
+    subprocess.run(
+        [str(sphinx), "-b", "html", "-q", "-E", "-j", "auto", "-c", "docs", ".", str(SITE)],
+        cwd=REPO_DIR,
+        env=env,
+        check=True,
+    )
     handler = functools.partial(QuietHandler, directory=str(SITE))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

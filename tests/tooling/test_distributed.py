@@ -51,10 +51,40 @@ def scenarios(tmp: Path) -> dict:
     train_s, valid_s = records(tmp, [310, 127, 488, 90], 2), records(tmp, [260, 75], 3)
     text = tmp / "text.txt"
     text.write_text("\f".join(d[:1500] for d in load_corpus()[:8]), encoding="utf-8")
-    windows = ["--data", "hdf5", "--layout", "windows", "--train", *train_w, "--valid",
-               *valid_w, "--win-sz", "60", "--stp-sz", "7", "--bs", "8", *SMALL]  # fmt: skip
-    streams = ["--data", "hdf5", "--train", *train_s, "--valid", *valid_s, "--bs", "4",
-               "--valid-bs", "2", "--n-skip", "3", "--sub-seq-len", "25", *SMALL]  # fmt: skip
+    windows = [
+        "--data",
+        "hdf5",
+        "--layout",
+        "windows",
+        "--train",
+        *train_w,
+        "--valid",
+        *valid_w,
+        "--win-sz",
+        "60",
+        "--stp-sz",
+        "7",
+        "--bs",
+        "8",
+        *SMALL,
+    ]
+    streams = [
+        "--data",
+        "hdf5",
+        "--train",
+        *train_s,
+        "--valid",
+        *valid_s,
+        "--bs",
+        "4",
+        "--valid-bs",
+        "2",
+        "--n-skip",
+        "3",
+        "--sub-seq-len",
+        "25",
+        *SMALL,
+    ]
     return {
         "windows": [*windows, "--sub-seq-len", "20"],
         "windows_full": windows,
@@ -68,7 +98,7 @@ def scenarios(tmp: Path) -> dict:
             "20",
             "--truncation-mean",
             "8",
-        ],  # fmt: skip
+        ],
         "streams": streams,
         "streams_tbptt": [*streams, "--backprop-len", "40"],
         "streams_artbp": [*streams, "--mode", "randomized", "--truncation-mean", "10"],
@@ -84,12 +114,21 @@ def scenarios(tmp: Path) -> dict:
             "--valid-bs",
             "2",
             *SMALL,
-        ],  # fmt: skip
+        ],
     }
 
 
-NAMES = ("windows", "windows_full", "windows_tbptt", "windows_checkpointed", "windows_artbp",
-         "streams", "streams_tbptt", "streams_artbp", "text")  # fmt: skip
+NAMES = (
+    "windows",
+    "windows_full",
+    "windows_tbptt",
+    "windows_checkpointed",
+    "windows_artbp",
+    "streams",
+    "streams_tbptt",
+    "streams_artbp",
+    "text",
+)
 STATE_CHECKED = ("windows", "streams", "text")  # the loop's own carry: its state is checked
 
 
@@ -166,9 +205,14 @@ def test_two_processes_train_what_one_process_trains_in_every_mode(runs, name):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "name, other",
-    [("windows_tbptt", "windows"), ("windows_artbp", "windows"), ("streams_artbp", "streams"),
-     ("streams_tbptt", "streams"), ("windows_checkpointed", "windows")],
-)  # fmt: skip
+    [
+        ("windows_tbptt", "windows"),
+        ("windows_artbp", "windows"),
+        ("streams_artbp", "streams"),
+        ("streams_tbptt", "streams"),
+        ("windows_checkpointed", "windows"),
+    ],
+)
 def test_the_comparison_tells_the_modes_apart(runs, name, other):
     """The control of the test above: another mode's run is further off than the tolerance
     (checkpointed: the same gradient as full BPTT, not as truncated)."""

@@ -53,8 +53,15 @@ def small_and_offline(monkeypatch, tmp_path_factory):
 def hdf5(folder, windows=True):
     """Flags for the fixture's records: windows of 100 steps every 50, or streams."""
     layout = ["--layout", "windows", "--win-sz", "100", "--stp-sz", "50"] if windows else []
-    return ["--data", "hdf5", "--train", str(folder / "a.h5"), "--valid", str(folder / "b.h5"),
-            *layout]  # fmt: skip
+    return [
+        "--data",
+        "hdf5",
+        "--train",
+        str(folder / "a.h5"),
+        "--valid",
+        str(folder / "b.h5"),
+        *layout,
+    ]
 
 
 # (flags, what the one line must say); {f} is the folder of the fixture
@@ -62,10 +69,14 @@ BAD = [
     (["--text", "{f}/nope.txt", "--data", "text"], "--text {f}/nope.txt: this file does not exist"),
     (["--text", "{f}", "--data", "text"], "this file is a folder; --text takes a file"),
     (["--text", "{f}/latin1.txt", "--data", "text"], "--text {f}/latin1.txt is not UTF-8 text"),
-    (["--data", "hdf5", "--train", "{f}/nope.h5", "--valid", "{f}/b.h5"],
-     "--train {f}/nope.h5: this file does not exist"),
-    (["--data", "hdf5", "--train", "{f}/a.h5", "--valid", "{f}/plain.txt"],
-     "--valid {f}/plain.txt is not an HDF5 file"),
+    (
+        ["--data", "hdf5", "--train", "{f}/nope.h5", "--valid", "{f}/b.h5"],
+        "--train {f}/nope.h5: this file does not exist",
+    ),
+    (
+        ["--data", "hdf5", "--train", "{f}/a.h5", "--valid", "{f}/plain.txt"],
+        "--valid {f}/plain.txt is not an HDF5 file",
+    ),
     (["--data", "hdf5"], "--data hdf5 needs --train and --valid"),
     (["--data", "bogus"], "--data: invalid choice: 'bogus' (choose from"),
     (["--train", "{f}/a.h5"], "--train goes with --data hdf5"),
@@ -106,13 +117,20 @@ BAD = [
     (["--mode", "randomized", "--sub-seq-len", "100"], "--mode randomized needs --truncation-mean"),
     (["--mode", "full", "--layout", "streams"], "--mode full backpropagates through whole windows"),
     (["--backprop-len", "0"], "--backprop-len: takes a whole number >= 1"),
-    (["--backprop-len", "50", "--sub-seq-len", "100"], "--backprop-len 50 must be an int >= --sub-seq-len 100"),
-    (["--backprop-len", "200", "--mode", "checkpointed", "--sub-seq-len", "100"],
-     "--mode checkpointed takes no --backprop-len (it goes with --mode truncated)"),
+    (
+        ["--backprop-len", "50", "--sub-seq-len", "100"],
+        "--backprop-len 50 must be an int >= --sub-seq-len 100",
+    ),
+    (
+        ["--backprop-len", "200", "--mode", "checkpointed", "--sub-seq-len", "100"],
+        "--mode checkpointed takes no --backprop-len (it goes with --mode truncated)",
+    ),
     (["--truncation-mean", "1"], "--truncation-mean: takes a finite number > 1, got '1'"),
     (["--truncation-mean", "16"], "takes no --truncation-mean (it goes with --mode randomized)"),
-    (["--truncation-mean", "600", "--mode", "randomized", "--sub-seq-len", "100"],
-     "the mean truncation length 600 is longer than the window (--win-sz 500)"),
+    (
+        ["--truncation-mean", "600", "--mode", "randomized", "--sub-seq-len", "100"],
+        "the mean truncation length 600 is longer than the window (--win-sz 500)",
+    ),
     (["--bptt", "sideways"], "--bptt: invalid choice: 'sideways'"),
     (["--bptt", "full", "--mode", "truncated"], "--bptt full and --mode truncated disagree"),
     (["--n-skip", "-1"], "--n-skip: takes a whole number >= 0"),
@@ -128,7 +146,7 @@ BAD = [
     (["--ddp", "--data", "text"], "rendezvous variables"),
     (["--no-progress", "--bogus"], "unrecognized arguments: --bogus"),
     (["--overwrite", "--epochs", "0"], "--epochs: takes a whole number >= 1"),
-]  # fmt: skip
+]
 
 
 def fill(items, folder):
@@ -164,13 +182,21 @@ def test_device_cuda_without_a_gpu_says_so(capsys, folder):
 
 @pytest.mark.parametrize(
     "flags, says",
-    [(["--epochs", "0"], "--epochs: takes a whole number >= 1, got '0'"),
-     (["--data", "text", "--text", "nope.txt"], "--text nope.txt: this file does not exist")],
-)  # fmt: skip
+    [
+        (["--epochs", "0"], "--epochs: takes a whole number >= 1, got '0'"),
+        (["--data", "text", "--text", "nope.txt"], "--text nope.txt: this file does not exist"),
+    ],
+)
 def test_in_a_terminal_a_bad_flag_is_one_line_exit_2_and_no_traceback(tmp_path, flags, says):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "tbptt_kit", *flags], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "tbptt_kit", *flags],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and says in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""
