@@ -1,10 +1,9 @@
-"""The data cache shared safely: several users, unwritable folders, killed writes, files that
-do not match what they claim, and inputs too large to be a record. Never uses the network.
+"""The data cache (``data/cache.py``, as ``load_silverbox`` uses it): where it lies, a record
+written once and read back, shared safely by several users, unwritable folders, killed
+writes, and files that do not match what they claim. Never uses the network.
 
 Two-user tests run parts of themselves in forked children with other real uids (the test
-process must be root; they skip otherwise). Peak-memory tests run in a fresh interpreter:
-its peak resident memory is reset just before the call (Linux /proc/self/clear_refs), then
-compared with the resident memory it had then.
+process must be root; they skip otherwise).
 """
 
 import json
@@ -17,7 +16,6 @@ import tempfile
 import time
 import warnings
 import zipfile
-import zlib
 from pathlib import Path
 
 import h5py
@@ -28,24 +26,13 @@ from tbptt_kit.data import cache as cache_module
 from tbptt_kit.data import silverbox
 from tbptt_kit.data.cache import signals_sha256
 from tbptt_kit.data.hdf5 import TEMPORARY_MARK, write_record
-from tbptt_kit.data.silverbox import load_silverbox, simulate_silverbox
+from tbptt_kit.data.silverbox import cache_dir, load_silverbox, simulate_silverbox
+from tests.data.silverbox_support import OFFICIAL, ROOT, SIM0, assert_same_record
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared/data/silverbox"
 ALICE, BOB, GROUP = 1234, 1235, 5000  # two users and the group they share a folder through
-SIM0 = "silverbox_sim_seed0_v2.h5"
 
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as other users")
-
-
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    """An empty cache folder, no public download addresses, no warnings already given."""
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("TBPTT_KIT_DATA", str(folder))
-    monkeypatch.setattr(silverbox, "OFFICIAL_URLS", ())
-    monkeypatch.setattr(cache_module, "_warned_folders", set())
-    return folder
+pytestmark = pytest.mark.usefixtures("cache")  # an empty cache, no network (conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +124,44 @@ def _group_folder(root):
     os.chown(folder, 0, GROUP)
     folder.chmod(0o2775)  # setgid: files made here belong to the group
     return folder
+
+
+# --- the cache folder, the simulated record cached -------------------------------------------
+
+
+def test_simulated_record_is_cached_and_read_back(sim0, cache, monkeypatch):
+    first = load_silverbox("simulated", seed=0)
+    assert_same_record(first, sim0)
+    assert [p.name for p in cache.iterdir()] == [SIM0]
+
+    def no_simulation(*args, **kwargs):
+        raise AssertionError("the cache should have been used")
+
+    monkeypatch.setattr(silverbox, "simulate_silverbox", no_simulation)
+    assert_same_record(load_silverbox("simulated", seed=0), sim0)
+
+
+def test_a_corrupt_cache_file_is_regenerated(sim0, cache):
+    cache.mkdir()
+    file = cache / SIM0
+    file.write_bytes(b"not an HDF5 file at all")
+
+    with pytest.warns(UserWarning, match="damaged or mismatched cache file"):
+        record = load_silverbox("simulated", seed=0)
+
+    assert_same_record(record, sim0)
+    assert_same_record(load_silverbox("simulated", seed=0), sim0)  # the file was rewritten
+
+
+def test_cache_dir_follows_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("TBPTT_KIT_DATA", str(tmp_path / "a"))
+    assert cache_dir() == tmp_path / "a" and cache_dir().is_dir()
+    monkeypatch.delenv("TBPTT_KIT_DATA")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "tbptt_kit"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_dir() == tmp_path / "home" / ".cache" / "tbptt_kit"
 
 
 # --- two users, one folder -------------------------------------------------------------------
@@ -357,21 +382,13 @@ def test_a_file_without_checksum_or_parameters_is_rebuilt(cache, sim0_sha):
         assert f.attrs["seed"] == 0 and f.attrs["sha256"] == sim0_sha
 
 
-@pytest.fixture(scope="module")
-def csv_bytes():
-    path = SHARED / "SNLS80mV.csv"
-    if not path.is_file():
-        pytest.skip(f"the official record is not available at {path}")
-    return path.read_bytes()
-
-
 @pytest.mark.parametrize("tamper", ["samples", "file_sha256"])
-def test_the_official_cache_is_verified_on_load(tamper, cache, csv_bytes, tmp_path):
+def test_the_official_cache_is_verified_on_load(tamper, cache, csv_path, tmp_path):
     zip_path = tmp_path / "SilverboxFiles.zip"
     with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("SilverboxFiles/SNLS80mV.csv", csv_bytes)
+        archive.writestr("SilverboxFiles/SNLS80mV.csv", csv_path.read_bytes())
     official = load_silverbox("official", path=zip_path)
-    file = cache / "silverbox_official_v2.h5"
+    file = cache / OFFICIAL
     with h5py.File(file, "r+") as f:
         if tamper == "samples":
             f["u0"][5] = 0.5
@@ -384,128 +401,3 @@ def test_the_official_cache_is_verified_on_load(tamper, cache, csv_bytes, tmp_pa
 
     np.testing.assert_array_equal(load_silverbox("official", path=zip_path)[0], official[0])
     np.testing.assert_array_equal(load_silverbox("official")[0], official[0])  # rebuilt
-
-
-# --- inputs refused before they are read -----------------------------------------------------
-
-PEAK_PROBE = """
-import re, sys
-from tbptt_kit.data.silverbox import load_silverbox
-def status_mib(key):  # VmRSS: resident memory now; VmHWM: its peak since the last reset
-    return int(re.search(key + r":\\s+(\\d+) kB", open("/proc/self/status").read())[1]) / 1024
-try:  # a first refusal, so that every module on the path is loaded before the baseline
-    load_silverbox("official", path=sys.argv[2])
-except ValueError:
-    pass
-with open("/proc/self/clear_refs", "w") as f:
-    f.write("5")  # reset the peak to the resident memory now
-baseline = status_mib("VmRSS")
-try:
-    load_silverbox("official", path=sys.argv[1])
-except ValueError as err:
-    print("refused:", err)
-print(f"peak above baseline: {status_mib('VmHWM') - baseline:.1f} MiB")
-"""
-
-
-def _sparse(path, n_bytes):
-    with open(path, "wb") as f:
-        f.truncate(n_bytes)  # a hole: no disk space, no time
-    return path
-
-
-def _zip_of_zeros(path, n_bytes):
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        with archive.open("SilverboxFiles/SNLS80mV.csv", "w", force_zip64=True) as member:
-            for _ in range(n_bytes // 2**20):
-                member.write(bytes(2**20))
-    return path
-
-
-def _mat_of_zeros(path, n_bytes):
-    """A MATLAB v5 file with one compressed element that inflates to ``n_bytes`` zeros."""
-    inflate_to = zlib.compressobj()
-    body = b"".join(inflate_to.compress(bytes(2**20)) for _ in range(n_bytes // 2**20))
-    body += inflate_to.flush()
-    header = b"MATLAB 5.0 MAT-file".ljust(116) + bytes(8) + b"\x00\x01IM"
-    path.write_bytes(header + (15).to_bytes(4, "little") + len(body).to_bytes(4, "little") + body)
-    return path
-
-
-@pytest.mark.parametrize(
-    "name, make, n_bytes",
-    [
-        ("SNLS80mV.csv", _sparse, 300 * 2**20),
-        ("SNLS80mV.mat", _sparse, 300 * 2**20),
-        ("SilverboxFiles.zip", _zip_of_zeros, 400 * 2**20),
-        ("SNLS80mV.mat", _mat_of_zeros, 400 * 2**20),
-    ],
-    ids=["sparse-csv", "sparse-mat", "zip-member", "compressed-mat"],
-)
-def test_inputs_too_large_to_be_a_record_are_refused_with_little_memory(
-    name, make, n_bytes, tmp_path
-):
-    big = make(tmp_path / name, n_bytes)
-    small = tmp_path / "small" / "SNLS80mV.csv"
-    small.parent.mkdir()
-    small.write_text('"V1","V2",\n1,2,\n')
-
-    run = subprocess.run(
-        [sys.executable, "-c", PEAK_PROBE, str(big), str(small)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "TBPTT_KIT_DATA": str(tmp_path / "cache")},
-    )
-
-    assert run.returncode == 0, run.stderr
-    print(f"{name} ({big.stat().st_size:,} bytes on disk): {run.stdout.strip()}")
-    assert "refused:" in run.stdout and "MAX_RECORD_BYTES" in run.stdout
-    assert str(tmp_path) in run.stdout  # the error names the file
-    peak = float(run.stdout.rsplit("peak above baseline:", 1)[1].split()[0])
-    assert peak < 100, run.stdout
-
-
-# --- corrupt zips ----------------------------------------------------------------------------
-
-
-def test_a_corrupt_zip_is_named_in_the_error(tmp_path, cache):
-    garbage = tmp_path / "SilverboxFiles.zip"
-    garbage.write_bytes(b"PK\x03\x04 this is no zip at all" * 100)
-    with pytest.raises(ValueError, match=rf"{garbage}.*not a readable zip file"):
-        load_silverbox("official", path=garbage)
-
-    truncated = tmp_path / "truncated" / "SilverboxFiles.zip"
-    truncated.parent.mkdir()
-    with zipfile.ZipFile(truncated, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("SNLS80mV.csv", np.random.default_rng(0).bytes(100_000))
-    data = bytearray(truncated.read_bytes())
-    data[200:210] = bytes(10)  # damage the compressed member, keep the directory
-    truncated.write_bytes(bytes(data))
-    with pytest.raises(ValueError, match=rf"{truncated}.*not a readable zip file"):
-        load_silverbox("official", path=truncated)
-    assert _listing(cache) == []
-
-
-# --- bad arguments ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "kwargs, error, match",
-    [
-        ({"seed": -1}, ValueError, "seed must be a non-negative int, got -1"),
-        ({"seed": 2.0}, TypeError, "seed must be a non-negative int, got float 2.0"),
-        ({"source": "official", "url": "ftp://x/a.zip"}, ValueError, "url must be an http"),
-        ({"cache": 3}, TypeError, "cache must be a str or Path, got int 3"),
-        ({"source": "official", "path": 3}, TypeError, "path must be a str or Path, got int 3"),
-    ],
-)
-def test_bad_arguments_name_the_parameter_value_and_what_is_valid(kwargs, error, match):
-    with pytest.raises(error, match=match):
-        load_silverbox(**kwargs)
-
-
-def test_realism_must_be_a_bool():
-    with pytest.raises(TypeError, match="realism must be True or False, got str 'yes'"):
-        simulate_silverbox(0, realism="yes")
