@@ -1,4 +1,5 @@
-"""The thread policy: CPU quota (cgroup v1/v2), affinity, overrides, a count already set."""
+"""The thread policy (``tooling/threads.py``): CPU quota (cgroup v1/v2), affinity, overrides,
+a count already set."""
 
 import json
 import os
@@ -9,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tbptt_kit import threads
-from tbptt_kit.threads import (
+from tbptt_kit.tooling import threads
+from tbptt_kit.tooling.threads import (
     ENV_VAR,
     apply_thread_policy,
     choose_threads,
@@ -19,7 +20,7 @@ from tbptt_kit.threads import (
     thread_report,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the checkout
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +40,7 @@ def run_py(code: str, env: dict | None = None, preexec_fn=None) -> dict:
     full_env = {k: v for k, v in os.environ.items() if k not in (ENV_VAR, "OMP_NUM_THREADS")}
     full_env.update(PYTHONPATH=str(ROOT), **(env or {}))
     done = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-W", "error::DeprecationWarning", "-c", code],  # the new names only
         env=full_env,
         capture_output=True,
         text=True,
@@ -216,7 +217,8 @@ def test_thread_report():
 # --- in fresh processes: the real affinity mask, torch's real default, a real quota -------
 
 CHOICE = (
-    "import json, torch; from tbptt_kit.threads import apply_thread_policy as a; c = a(); "
+    "import json, torch; from tbptt_kit.tooling.threads import apply_thread_policy as a; "
+    "c = a(); "
     "print(json.dumps(dict(n=c.n_threads, src=c.source, aff=c.affinity, "
     "dflt=c.torch_default, quota=c.cpu_quota, now=torch.get_num_threads())))"
 )
@@ -225,7 +227,8 @@ CHOICE = (
 def test_torch_default_is_what_torch_starts_with():
     """The rule behind 'set by the user': torch's own start count, in a fresh process."""
     code = (
-        "import json, torch; n = torch.get_num_threads(); from tbptt_kit import threads; "
+        "import json, torch; n = torch.get_num_threads(); "
+        "from tbptt_kit.tooling import threads; "
         "print(json.dumps([n, threads.torch_default_threads()]))"
     )
     started, predicted = run_py(code)
