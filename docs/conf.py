@@ -82,6 +82,7 @@ nb_execution_cache_path = str(cache_path())
 # sooner, by watch_cells below.
 nb_execution_timeout = 600
 CELL_START_S = 60  # a kernel says "busy" within milliseconds of being asked to run a cell
+STALL = "(a stall, not a slow cell)"  # in the error of a cell the kernel left alone
 nb_execution_raise_on_error = True  # a failing cell fails the build (no half-executed page)
 nb_execution_show_tb = True
 nb_merge_streams = True
@@ -194,16 +195,19 @@ def say(message: str) -> None:
 
 
 def watch_cells(client_class, start_s: float = CELL_START_S, where=lambda client: "a notebook"):
-    """Make ``client_class`` (nbclient's NotebookClient) fail fast, with the cell named, when
-    the kernel never starts a cell: nbclient itself would wait for ``nb_execution_timeout``.
+    """Make ``client_class`` (nbclient's NotebookClient) end a stalled cell within two
+    ``start_s``, naming the notebook (``where``) and the cell: nbclient alone waits for the
+    whole per-cell timeout.
 
-    The kernel announces each request it takes with a "busy" status on IOPub, at once. With
-    ipykernel 7 a request that reaches the shell socket while the kernel is sending a reply
-    can be left unread (ipython/ipykernel#1529 and #1554): the kernel then sits idle and the
-    client waits for a reply that never comes. A second message on the shell socket wakes
-    it, so after ``start_s`` seconds without "busy" the client sends a kernel_info request;
-    after another ``start_s`` it gives up with an error that names the notebook (``where``)
-    and the cell. A cell the kernel has started is left to the usual per-cell timeout."""
+    The kernel announces each request it takes with a "busy" status on IOPub, at once, and
+    "idle" when it is done, just before its reply on the shell socket. ipykernel 7 reads and
+    answers the shell socket from a thread of its own, and a request (or a reply) can be left
+    unread there: the kernel sits idle, the client waits (ipython/ipykernel#1471, #1529,
+    #1554). So when a cell has not started, or has finished without a reply, for
+    ``start_s`` seconds, the client sends a kernel_info request (a second message on the
+    shell socket wakes one left there); after another ``start_s`` it gives up with a
+    CellTimeoutError saying so. A cell the kernel is running is left to the per-cell
+    timeout."""
     import asyncio
 
     from nbclient.exceptions import CellControlSignal, CellTimeoutError
@@ -211,35 +215,44 @@ def watch_cells(client_class, start_s: float = CELL_START_S, where=lambda client
     run_cell, read = client_class.async_execute_cell, client_class.process_message
 
     def process_message(self, msg, cell, cell_index):
-        if msg.get("msg_type") == "status" and msg["content"].get("execution_state") == "busy":
-            self.cell_started = True
+        if msg.get("msg_type") == "status":
+            self.cell_state = msg["content"].get("execution_state", self.cell_state)
         return read(self, msg, cell, cell_index)
 
     async def async_execute_cell(self, cell, cell_index, *args, **kwargs):
         if cell.cell_type != "code" or not cell.source.strip():
             return await run_cell(self, cell, cell_index, *args, **kwargs)
         name = f"{where(self)}, cell {cell_index} ({cell.source.strip().splitlines()[0][:60]})"
-        self.cell_started = False
+        self.cell_state = "sent"  # then "busy", then "idle"
         task = asyncio.ensure_future(run_cell(self, cell, cell_index, *args, **kwargs))
+        woken = False
         try:
-            for nudge in (True, False):
+            while True:
+                seen = self.cell_state
                 await asyncio.wait({task}, timeout=start_s)
-                if task.done() or self.cell_started:
+                if task.done():
                     return await task
-                if nudge:
-                    say(f"{name}: not started after {start_s:g} s; waking the kernel's shell")
-                    self.kc.kernel_info()
+                if self.cell_state == "busy" or self.cell_state != seen:
+                    woken = False  # it runs, or it moved on: wait again
+                    continue
+                stuck = "not started" if seen == "sent" else "finished but no reply"
+                if woken:
+                    break
+                say(f"{name}: {stuck} after {start_s:g} s; waking the kernel's shell socket")
+                self.kc.kernel_info()
+                woken = True
             task.cancel()
+            await asyncio.gather(task, return_exceptions=True)  # nbclient's "Kernel died"
             for other in asyncio.all_tasks():  # nbclient's own watch on the kernel, left over
                 if other.get_coro().__name__ == "_async_poll_kernel_alive":
                     other.cancel()
-            say(f"{name}: the kernel never started this cell: stopping the build")
+            say(f"{name}: the kernel left this cell {stuck}: stopping")
             raise CellTimeoutError(
-                f"{name}: the kernel never started this cell (no 'busy' in {2 * start_s:g} s, "
-                f"also after a kernel_info request on its shell socket)"
+                f"{name}: the kernel left this cell {stuck} for {2 * start_s:g} s, also after "
+                f"a kernel_info request on its shell socket {STALL}"
             )
         except (CellControlSignal, RuntimeError) as e:  # a failed or timed-out cell
-            if not isinstance(e, CellTimeoutError) or "never started" not in str(e):
+            if STALL not in str(e):
                 say(f"{name}: {type(e).__name__}: {str(e).strip().splitlines()[0][:200]}")
             raise
 
@@ -257,24 +270,31 @@ def _run_sync(coroutine_function):
 NOTEBOOK = {"path": "a notebook"}  # the notebook this reader executes now
 
 
-def name_executed_notebooks() -> None:
-    """Tell watch_cells which notebook myst-nb executes (nbclient only knows its folder)."""
-    from myst_nb.core.execute.cache import NotebookClientCache
-
-    start = NotebookClientCache.start_client
+def run_again_after_a_stall(start):
+    """myst-nb's ``start_client`` (it executes the notebook ``self.path``) that names the
+    notebook for watch_cells and, when a cell of it stalled, runs it once more in a fresh
+    kernel: a stranded message is rare, a second one in a row is not luck and fails."""
 
     def start_client(self):
         NOTEBOOK["path"] = str(Path(self.path).relative_to(ROOT)) if self.path else "a notebook"
-        return start(self)
+        try:
+            return start(self)
+        except Exception as e:  # myst-nb's ExecutionError, from the cell's error
+            if STALL not in str(e.__cause__):
+                raise
+            say(f"{NOTEBOOK['path']}: running it once more, in a fresh kernel")
+            return start(self)
 
-    NotebookClientCache.start_client = start_client
+    return start_client
 
 
 def setup(app):
     from nbclient import NotebookClient
 
     watch_cells(NotebookClient, where=lambda client: NOTEBOOK["path"])
-    name_executed_notebooks()
+    from myst_nb.core.execute.cache import NotebookClientCache
+
+    NotebookClientCache.start_client = run_again_after_a_stall(NotebookClientCache.start_client)
     remove_stale_caches()
     os.environ["TBPTT_KIT_SITE"] = REPO  # the notebooks' widget panels show their snapshot
     app.connect("source-read", readme_as_home_page)

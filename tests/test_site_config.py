@@ -143,17 +143,29 @@ def new_notebook(*sources):
     return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
 
 
-def run_cells(client, lost: str | None = None):
-    """Run every cell of ``client``'s notebook; the request of the cell whose source is
-    ``lost`` never reaches the kernel (what a request stranded on its shell socket looks
-    like to the client: no "busy", no reply)."""
+def run_cells(client, lost: str | None = None, reply_lost: str | None = None):
+    """Run every cell of ``client``'s notebook. The request of the cell whose source is
+    ``lost`` never reaches the kernel (what a request stranded on the kernel's shell socket
+    looks like to the client: no "busy", no reply); the reply to ``reply_lost`` never
+    reaches the client (the kernel ran it: "busy", "idle", and then nothing)."""
     with client.setup_kernel():
-        send = client.kc.execute
+        send, receive, dropped = client.kc.execute, client.kc.shell_channel.get_msg, set()
 
         def execute(code, **kwargs):
-            return "lost-request" if code == lost else send(code, **kwargs)
+            if code == lost:
+                return "lost-request"
+            msg_id = send(code, **kwargs)
+            if code == reply_lost:
+                dropped.add(msg_id)
+            return msg_id
 
-        client.kc.execute = execute
+        async def get_msg(*args, **kwargs):
+            while True:
+                msg = await receive(*args, **kwargs)
+                if msg["parent_header"].get("msg_id") not in dropped:
+                    return msg
+
+        client.kc.execute, client.kc.shell_channel.get_msg = execute, get_msg
         for index, cell in enumerate(client.nb.cells):
             client.execute_cell(cell, index)
 
@@ -176,12 +188,54 @@ def test_a_cell_the_kernel_never_starts_ends_the_build_in_seconds_with_its_name(
 
     client = watched(new_notebook("x = 1", "y = 2", "z = 3"), timeout=600, kernel_name="python3")
     start = time.perf_counter()
-    with pytest.raises(CellTimeoutError, match=r"notebooks/stall.ipynb, cell 1 \(y = 2\)"):
+    with pytest.raises(CellTimeoutError, match=r"notebooks/stall.ipynb, cell 1 \(y = 2\): the"):
         run_cells(client, lost="y = 2")
     assert time.perf_counter() - start < 60  # two waits of 3 s, and a kernel's start
     err = capfd.readouterr().err
     assert "site: notebooks/stall.ipynb, cell 1 (y = 2): not started after 3 s" in err
-    assert "site: notebooks/stall.ipynb, cell 1 (y = 2): the kernel never started" in err
+    assert (
+        "site: notebooks/stall.ipynb, cell 1 (y = 2): the kernel left this cell not started" in err
+    )
+
+
+@pytest.mark.slow
+def test_a_cell_run_whose_reply_never_comes_ends_in_seconds_with_its_name(watched, capfd):
+    from nbclient.exceptions import CellTimeoutError
+
+    client = watched(new_notebook("x = 1", "y = 2"), timeout=600, kernel_name="python3")
+    start = time.perf_counter()
+    with pytest.raises(CellTimeoutError, match=r"cell 1 \(y = 2\): the kernel left this cell fin"):
+        run_cells(client, reply_lost="y = 2")
+    assert time.perf_counter() - start < 60
+    assert "cell 1 (y = 2): finished but no reply after 3 s" in capfd.readouterr().err
+
+
+def test_a_notebook_that_stalled_runs_once_more_and_only_once(conf, capfd):
+    stall = RuntimeError("the notebook failed")
+    stall.__cause__ = TimeoutError(f"cell 3 (x = 1): ... {conf.STALL}")
+    failure = RuntimeError("the notebook failed")
+    failure.__cause__ = ValueError("a cell raised")
+    runs = []
+
+    def start(client):
+        runs.append(client)
+        if len(runs) <= client.stalls:
+            raise stall if client.kind == "stall" else failure
+        return "executed"
+
+    retried = conf.run_again_after_a_stall(start)
+    client = type("Client", (), {"path": conf.ROOT / "notebooks" / "01_x.ipynb"})
+    client.kind, client.stalls = "stall", 1
+    assert retried(client) == "executed" and len(runs) == 2
+    assert "site: notebooks/01_x.ipynb: running it once more" in capfd.readouterr().err
+    client.stalls, runs[:] = 2, []  # a stall twice in a row fails the build
+    with pytest.raises(RuntimeError, match="the notebook failed"):
+        retried(client)
+    assert len(runs) == 2
+    client.kind, client.stalls, runs[:] = "failure", 1, []  # the control: an error is not retried
+    with pytest.raises(RuntimeError, match="the notebook failed"):
+        retried(client)
+    assert len(runs) == 1
 
 
 @pytest.mark.slow
