@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from tbptt_kit import RNNLearner, create_dls
-from tbptt_kit.memory import (
+from tbptt_kit.core.model import StatefulRNN
+from tbptt_kit.course.memory import (
     ActMemCB,
     MemoryBudgetExceeded,
     SavedTensorMeter,
@@ -24,7 +25,6 @@ from tbptt_kit.memory import (
     plot_memory_sweep,
     predict_step_memory,
 )
-from tbptt_kit.model import StatefulRNN
 
 matplotlib.use("Agg")
 pytestmark = pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN")
@@ -142,11 +142,11 @@ def test_peak_is_at_least_the_activation_memory_and_sane():
 
 def test_measuring_a_learner_runs_its_own_step_and_leaves_it_as_it_was(dls_factory):
     learn = RNNLearner(dls_factory(200, 50), "lstm", 16, sub_seq_len=50, progress=False)
-    learn.model.hidden_state = state = (torch.ones(1, 8, 16), torch.ones(1, 8, 16))
+    learn.hidden_state = state = (torch.ones(1, 8, 16), torch.ones(1, 8, 16))  # mid-run
     learn.model.eval()
     report = measure_memory(learn, peak=False)
     assert report.n_steps == 4  # the sub-windows of one batch of windows
-    assert learn.model.hidden_state is state and not learn.model.training
+    assert learn.hidden_state is state and not learn.model.training
     assert all(p.grad is None for p in learn.model.parameters())
     predicted = estimate_memory("lstm", 16, 1, 8, 200, 50)
     assert report.activation_bytes == pytest.approx(predicted, rel=0.10)
@@ -157,10 +157,33 @@ def test_measuring_a_learner_runs_its_own_step_and_leaves_it_as_it_was(dls_facto
 def test_tbptt_k1_k2_holds_k2_steps(dls_factory):
     dls = dls_factory(200, 50)
     plain = measure_memory(RNNLearner(dls, sub_seq_len=50, progress=False), peak=False)
-    k2 = RNNLearner(dls, sub_seq_len=50, bptt_len=100, progress=False)
+    k2 = RNNLearner(dls, sub_seq_len=50, backprop_len=100, progress=False)
     assert measure_memory(k2, peak=False).activation_bytes == pytest.approx(
         2 * plain.activation_bytes, rel=0.05
     )
+
+
+def test_graph_len_is_what_memory_grows_with_in_any_mode(dls_factory):
+    """sub_seq_len is truncated BPTT's sub-window; graph_len is the steps one optimizer
+    step's graph holds in any mode (``BPTT.graph_len(win_sz)``): k2 under TBPTT(k1, k2),
+    where the sub-window k1 would predict half the memory."""
+    sizes = dict(rnn_type="lstm", hidden_size=16, num_layers=1, bs=8, win_sz=200)
+    assert estimate_memory(**sizes, graph_len=50) == estimate_memory(**sizes, sub_seq_len=50)
+    assert estimate_memory(**sizes, graph_len=200) == estimate_memory(**sizes)  # full BPTT
+    dls = dls_factory(200, 50)
+    learn = RNNLearner(dls, "lstm", 16, sub_seq_len=50, backprop_len=100, progress=False)
+    measured = measure_memory(learn, peak=False).activation_bytes
+    graph_len = learn.bptt.graph_len(200)
+    assert graph_len == 100
+    assert estimate_memory(**sizes, graph_len=graph_len) == pytest.approx(measured, rel=0.10)
+    assert estimate_memory(**sizes, sub_seq_len=50) < 0.6 * measured  # k1: the wrong length
+    # the budget guard predicts the mode's graph, not its sub-window
+    learn.fit(1)
+    assert learn.predicted_memory == sum(predict_step_memory(**sizes, graph_len=100).values())
+    with pytest.raises(ValueError, match="not both: got sub_seq_len=50, graph_len=100"):
+        estimate_memory(**sizes, sub_seq_len=50, graph_len=100)
+    with pytest.raises(ValueError, match="graph_len must be an int >= 1 and <= 200, got 300"):
+        estimate_memory(**sizes, graph_len=300)  # longer than the window: <= 200
 
 
 # -- the progress table -------------------------------------------------------------------

@@ -120,15 +120,18 @@ def predict_step_memory(
     input_size: int = 1,
     output_size: int = 1,
     device="cpu",
+    *,
+    graph_len: int | None = None,
 ) -> dict[str, int]:
-    """What one training step adds, in bytes, by part: activations (``estimate_memory``),
+    """What one training step adds, in bytes, by part: activations (``estimate_memory``:
+    ``sub_seq_len`` for truncated BPTT's sub-window, or ``graph_len`` for any mode's graph),
     gradients (one float per parameter), optimizer state (Adam: two), and one batch of
     windows (inputs and targets). Not counted: the weights and the data, already there."""
     n_params = n_parameters(rnn_type, hidden_size, num_layers, input_size, output_size)
     sizes = dict(input_size=input_size, output_size=output_size, device=device)
     return {
         "activations": estimate_memory(
-            rnn_type, hidden_size, num_layers, bs, win_sz, sub_seq_len, **sizes
+            rnn_type, hidden_size, num_layers, bs, win_sz, sub_seq_len, **sizes, graph_len=graph_len
         ),
         "gradients": FLOAT_BYTES * n_params,
         "optimizer state": 2 * FLOAT_BYTES * n_params,
@@ -153,7 +156,9 @@ def check_budget(max_memory=None, **sizes) -> int:
     budget; else return the predicted bytes.
 
     max_memory: bytes or a string ("2 GiB"); None: ``DEFAULT_BUDGET_FRACTION`` of
-    ``available_memory(device)``. sizes: the arguments of ``predict_step_memory``.
+    ``available_memory(device)``. sizes: the arguments of ``predict_step_memory``
+    (``sub_seq_len`` for truncated BPTT, ``graph_len`` for any mode's graph). The refusal
+    names the largest sub_seq_len of plain truncated BPTT that would fit.
     """
     parts = predict_step_memory(**sizes)
     predicted = sum(parts.values())
@@ -164,7 +169,7 @@ def check_budget(max_memory=None, **sizes) -> int:
     counted = ", ".join(f"{name} {format_bytes(n, digits)}" for name, n in parts.items())
     win_sz, rest = (
         sizes["win_sz"],
-        {k: v for k, v in sizes.items() if k not in ("win_sz", "sub_seq_len")},
+        {k: v for k, v in sizes.items() if k not in ("win_sz", "sub_seq_len", "graph_len")},
     )
     best = largest_sub_seq_len(win_sz, budget, **rest)
     advice = (
@@ -204,7 +209,7 @@ class BudgetCB(Callback):
             num_layers=model.num_layers,
             bs=dls.train.bs,
             win_sz=win_sz,
-            sub_seq_len=bptt.graph_len(win_sz),  # the steps one step holds
+            graph_len=bptt.graph_len(win_sz),  # the steps one step's graph holds
             input_size=dls.n_u,
             output_size=dls.n_y,
             device=next(model.parameters()).device,

@@ -9,6 +9,7 @@ the sequence it backpropagates through. Full BPTT backpropagates through the win
 from __future__ import annotations
 
 from ...core.model import RNN_TYPES
+from ...validation import check_int
 from .kernels import FLOAT_BYTES, kernel_path, onednn_workspace_bytes
 
 __all__ = ["CUDNN_CELL", "NATIVE_CELL", "estimate_memory"]
@@ -33,13 +34,18 @@ def estimate_memory(
     output_size: int = 1,
     device="cpu",
     path: str | None = None,
+    *,
+    graph_len: int | None = None,
 ) -> int:
     """Predict the activation memory (bytes) of one training step of a ``StatefulRNN``.
 
     Autograd keeps, for the backward pass, a number of floats (4 bytes each) per sample
-    and per step of the sequence it backpropagates through: T = sub_seq_len under TBPTT
-    (sub-windows run one after another, so one is held at a time), T = win_sz under full
-    BPTT. With B = bs, H = hidden_size, L = num_layers, I = input_size, O = output_size:
+    and per step of the sequence it backpropagates through, T steps: T = sub_seq_len under
+    truncated BPTT (sub-windows run one after another, so one is held at a time), T = win_sz
+    under full BPTT. Any other mode: give ``graph_len`` instead of sub_seq_len, the steps one
+    optimizer step's graph holds, ``BPTT.graph_len(win_sz)`` (k2 for TBPTT(k1, k2), the
+    chunk for checkpointing). With B = bs, H = hidden_size, L = num_layers, I = input_size,
+    O = output_size:
 
         bytes = 4 * B * T * (I + O + H)  +  L * (what one layer keeps)
 
@@ -80,10 +86,18 @@ def estimate_memory(
     """
     if rnn_type not in RNN_TYPES:
         raise ValueError(f"rnn_type={rnn_type!r} is unknown: choose one of {sorted(RNN_TYPES)}.")
+    if graph_len is not None:
+        graph_len = check_int("graph_len", graph_len, maximum=win_sz)
+        if sub_seq_len is not None:
+            raise ValueError(
+                f"give sub_seq_len (truncated BPTT's sub-window) or graph_len (the steps one "
+                f"step's graph holds, any mode), not both: got sub_seq_len={sub_seq_len}, "
+                f"graph_len={graph_len}."
+            )
     path = path or kernel_path(rnn_type, device)
     if path == "onednn" and rnn_type != "lstm":
         raise ValueError(f"oneDNN has no {rnn_type} path in PyTorch: only the LSTM takes it.")
-    T, B, H, L = sub_seq_len or win_sz, bs, hidden_size, num_layers
+    T, B, H, L = graph_len or sub_seq_len or win_sz, bs, hidden_size, num_layers
     n_states = 2 if rnn_type == "lstm" else 1  # (h, c) or h
     head_copy = H if B > 1 or path == "native" else 0  # time-major output made batch-first
     floats = B * T * (input_size + output_size + head_copy)  # input, residual, the head's copy

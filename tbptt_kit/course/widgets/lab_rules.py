@@ -173,7 +173,7 @@ class LabRules:
             num_layers=1,
             bs=self.bs,
             win_sz=win_sz,
-            sub_seq_len=self.bptt.graph_len(win_sz),
+            graph_len=self.bptt.graph_len(win_sz),
         )
 
     def predicted(self) -> dict:
@@ -182,7 +182,7 @@ class LabRules:
         sizes = self._sizes()
         out = {"setting": estimate_memory(**sizes)}
         if self.layout == "windows":
-            out["full"] = estimate_memory(**{**sizes, "sub_seq_len": None})
+            out["full"] = estimate_memory(**{**sizes, "graph_len": None})
         return out
 
     @property
