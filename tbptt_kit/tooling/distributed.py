@@ -23,6 +23,14 @@ next all-reduce. What goes wrong otherwise, and why each piece below is there:
   rank with more padding would weigh each of its steps more. ``DistributedCB`` rescales each
   rank's loss so the average is the mean over the *global* kept steps: the single-process
   gradient, to rounding.
+
+Every mode trains as one process does (tests/tooling/test_distributed.py: per-step losses
+and final weights within 1e-5). The modes that run the model several times before one
+backward (TBPTT(k1, k2), ARTBP) or again inside backward (checkpointed) still take one
+backward per step, and every parameter is used in each of those runs: its gradient is summed
+over them before DDP's hook for it fires, once, and averages it over the ranks. ARTBP's cuts
+come from a generator seeded alike on every rank and are drawn once per batch for all rows,
+so every rank cuts where one process would.
 """
 
 from __future__ import annotations
