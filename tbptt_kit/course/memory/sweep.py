@@ -66,35 +66,14 @@ def plot_memory_sweep(rows: list[SweepRow], ax=None, peak: bool = True):
     """
     import matplotlib.pyplot as plt
 
-    from ..style import curve_style, describe
+    from ..style import describe
 
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5))
-    mib = 2**20
-    for i, sub in enumerate(dict.fromkeys(r.sub_seq_len for r in rows)):
+    sub_seq_lens = list(dict.fromkeys(r.sub_seq_len for r in rows))
+    for i, sub in enumerate(sub_seq_lens):
         pts = sorted((r for r in rows if r.sub_seq_len == sub), key=lambda r: r.win_sz)
-        x = [r.win_sz for r in pts]
-        label = "full BPTT" if sub is None else f"TBPTT, sub_seq_len={sub}"
-        style = curve_style(i)
-        color, marker = style["color"], "osD^v"[i % 5]  # each configuration its own marker
-        ax.plot(
-            x,
-            [r.predicted / mib for r in pts],
-            color=color,
-            ls=style["linestyle"],
-            label=f"{label}: predicted",
-        )
-        ax.plot(x, [r.measured / mib for r in pts], marker, color=color, label=f"{label}: measured")
-        if peak and all(r.peak is not None for r in pts):
-            ax.plot(
-                x,
-                [r.peak / mib for r in pts],
-                marker,
-                mfc="none",
-                color=color,
-                alpha=0.6,
-                label=f"{label}: peak",
-            )
+        _plot_one(ax, i, pts, peak)
     ax.set(
         xscale="log",
         yscale="log",
@@ -104,14 +83,41 @@ def plot_memory_sweep(rows: list[SweepRow], ax=None, peak: bool = True):
     ax.set_title("Full BPTT grows with the window; TBPTT stays flat")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small")
+    names = ", ".join("full BPTT" if s is None else f"TBPTT({s})" for s in sub_seq_lens)
     describe(
         ax,
         "Memory of one training step against the window length, log-log: predicted lines and "
-        "measured markers (hollow: peak) for "
-        + ", ".join(
-            "full BPTT" if s is None else f"TBPTT({s})"
-            for s in dict.fromkeys(r.sub_seq_len for r in rows)
-        )
-        + "; full BPTT rises with the window, TBPTT stays flat.",
+        f"measured markers (hollow: peak) for {names}; full BPTT rises with the window, TBPTT "
+        "stays flat.",
     )
     return ax
+
+
+def _plot_one(ax, i: int, pts: list[SweepRow], peak: bool = True) -> None:
+    """The i-th configuration's points (one sub_seq_len, by win_sz): its predicted line,
+    its measured markers and, when measured, its peaks (hollow)."""
+    from ..style import curve_style
+
+    mib, sub = 2**20, pts[0].sub_seq_len
+    x = [r.win_sz for r in pts]
+    label = "full BPTT" if sub is None else f"TBPTT, sub_seq_len={sub}"
+    style = curve_style(i)
+    color, marker = style["color"], "osD^v"[i % 5]  # each configuration its own marker
+    ax.plot(
+        x,
+        [r.predicted / mib for r in pts],
+        color=color,
+        ls=style["linestyle"],
+        label=f"{label}: predicted",
+    )
+    ax.plot(x, [r.measured / mib for r in pts], marker, color=color, label=f"{label}: measured")
+    if peak and all(r.peak is not None for r in pts):
+        ax.plot(
+            x,
+            [r.peak / mib for r in pts],
+            marker,
+            mfc="none",
+            color=color,
+            alpha=0.6,
+            label=f"{label}: peak",
+        )

@@ -57,6 +57,25 @@ class LabPanel:
     def __init__(self, *, lab: Lab | None = None, **settings):
         self.lab = lab or Lab(**settings)
         self.n_draws, self._syncing = 0, False
+        self._make_controls()
+        self.memory, self.message, self.status = widgets.HTML(), widgets.HTML(), widgets.HTML()
+        self.train_button = widgets.Button(
+            description="Train",
+            button_style="primary",
+            icon="play",
+            tooltip="Train this setting; add a row to the results",
+        )
+        self.loss_plot = widgets.Output(layout=widgets.Layout(min_height="210px"))
+        self.results = widgets.HTML()
+        self._make_panel()
+        self.sync()
+        for name, control in self.controls.items():
+            control.observe(lambda change, name=name: self._on_change(name, change), names="value")
+        self.train_button.on_click(self._on_click)
+        self.draw("press Train")
+
+    def _make_controls(self) -> None:
+        """One widget per setting of the lab, in ``self.controls`` by the setting's name."""
         lo, hi, step = self.lab.win_range
         self.layout = widgets.ToggleButtons(options=LAYOUTS, description="layout", style=STYLE)
         self.win_sz = widgets.IntSlider(
@@ -80,15 +99,6 @@ class LabPanel:
             continuous_update=False,
             style=STYLE,
         )
-        self.memory, self.message, self.status = widgets.HTML(), widgets.HTML(), widgets.HTML()
-        self.train_button = widgets.Button(
-            description="Train",
-            button_style="primary",
-            icon="play",
-            tooltip="Train this setting; add a row to the results",
-        )
-        self.loss_plot = widgets.Output(layout=widgets.Layout(min_height="210px"))
-        self.results = widgets.HTML()
         self.controls = dict(
             layout=self.layout,
             win_sz=self.win_sz,
@@ -98,6 +108,9 @@ class LabPanel:
             rnn_type=self.rnn_type,
             n_epoch=self.n_epoch,
         )
+
+    def _make_panel(self) -> None:
+        """The widgets laid out in ``self.panel``, each with its CSS class for browser tests."""
         parts = dict(
             self.controls,
             memory=self.memory,
@@ -124,11 +137,6 @@ class LabPanel:
         # On the course's static site the panel shows a snapshot in its place (snapshot.py).
         self.panel = Panel(rows, "the lab", snapshot=lambda: lab_grid(self.lab))
         self.panel.add_class("tbptt-lab-panel")
-        self.sync()
-        for name, control in self.controls.items():
-            control.observe(lambda change, name=name: self._on_change(name, change), names="value")
-        self.train_button.on_click(self._on_click)
-        self.draw("press Train")
 
     # -- the lab's state, shown ------------------------------------------------------------
     def sync(self) -> None:
