@@ -253,7 +253,8 @@ def watch_cells(client_class, start_s: float = CELL_START_S, where=lambda client
             )
         except (CellControlSignal, RuntimeError) as e:  # a failed or timed-out cell
             if STALL not in str(e):
-                say(f"{name}: {type(e).__name__}: {str(e).strip().splitlines()[0][:200]}")
+                what = getattr(e, "evalue", None) or str(e).strip().splitlines()[0]
+                say(f"{name}: {getattr(e, 'ename', None) or type(e).__name__}: {what[:200]}")
             raise
 
     client_class.process_message = process_message

@@ -239,6 +239,18 @@ def test_a_notebook_that_stalled_runs_once_more_and_only_once(conf, capfd):
 
 
 @pytest.mark.slow
+def test_a_cell_that_fails_is_named_with_its_error_on_the_terminal(watched, capfd):
+    """Sphinx's parallel readers drop the log of a notebook that fails: the line is printed."""
+    from nbclient.exceptions import CellExecutionError
+
+    client = watched(new_notebook("x = 1", "x / 0"), timeout=600, kernel_name="python3")
+    with pytest.raises(CellExecutionError):
+        run_cells(client)
+    err = capfd.readouterr().err
+    assert "site: notebooks/stall.ipynb, cell 1 (x / 0): ZeroDivisionError: division by zero" in err
+
+
+@pytest.mark.slow
 def test_a_slow_cell_that_has_started_is_left_to_run(watched):
     """The control: the watch tells a cell the kernel runs (a "busy" came) from a lost one."""
     nb = new_notebook("import time", "time.sleep(8)", "done = True")
