@@ -17,6 +17,7 @@ import tbptt_kit.core.learner as learner_module
 from tbptt_kit import NoResetCB, create_dls, create_stream_dls
 from tbptt_kit.core.learner import Callback, Learner, flat_cos, mae
 from tbptt_kit.core.model import StatefulRNN
+from tbptt_kit.data.loaders import record_places
 from tbptt_kit.modes import BPTT, Truncation
 
 
@@ -699,3 +700,89 @@ def test_the_control_running_the_carry_mid_epoch_changes_the_run(bptt):
     """The check above can fail: a pass that ran the mode's carry would change its past."""
     plain, disturbed = run(bptt), run(bptt, ValidateAt(control=True))
     assert disturbed[0][:4] == plain[0][:4] and disturbed[0] != plain[0]
+
+
+# -- per-row resets on streams: what they are for -------------------------------------------
+def by_record(learn, loader):
+    """Each record's predictions, (T,), read from the rows and steps where the loader put it."""
+    pred, _ = learn.predict(loader, whole_windows=True)  # (rows, steps, 1)
+    return {
+        r: pred[row, start : start + loader.lengths[r], 0]
+        for r, (row, start) in record_places(loader).items()
+    }
+
+
+@pytest.mark.parametrize("no_reset", [False, True])
+def test_record_order_changes_no_records_predictions_when_resets_are_on(no_reset):
+    recs = stream_records((70, 45, 90, 30, 55, 64))
+    order = [3, 5, 0, 4, 1, 2]
+    learn = learner(
+        create_stream_dls(recs, recs, bs=2, sub_seq_len=10), cbs=[NoResetCB()] if no_reset else []
+    )
+    first = by_record(learn, create_stream_dls(recs, recs, bs=2, sub_seq_len=10).valid)
+    shuffled = [recs[r] for r in order]
+    again = by_record(learn, create_stream_dls(shuffled, shuffled, bs=2, sub_seq_len=10).valid)
+    gaps = [float((first[r] - again[i]).abs().max()) for i, r in enumerate(order)]
+    if no_reset:  # the control: a record's predictions depend on the record before it
+        assert max(gaps) > 1e-3, gaps
+    else:
+        assert max(gaps) < 1e-6, gaps
+
+
+def true_system(seed=0):
+    """A plain tanh RNN of 4 units with slow modes (memory of tens of steps)."""
+    g = torch.Generator().manual_seed(seed)
+    model = StatefulRNN(1, 1, "rnn", hidden_size=4)
+    with torch.no_grad():
+        q, _ = torch.linalg.qr(torch.randn(4, 4, generator=g))
+        model.rnn.weight_hh_l0.copy_(0.95 * q)  # near the edge: a state fades slowly
+        model.rnn.weight_ih_l0.copy_(torch.randn(4, 1, generator=g))
+        model.rnn.bias_hh_l0.zero_()
+        model.rnn.bias_ih_l0.zero_()
+        model.head.weight.copy_(torch.randn(1, 4, generator=g))
+        model.head.bias.zero_()
+    return model
+
+
+@pytest.mark.parametrize("no_reset", [False, True])
+def test_without_per_row_resets_a_record_from_rest_is_wrong_after_the_boundary(no_reset):
+    system, rng = true_system(), np.random.default_rng(1)
+    recs = []
+    for n in [120, 80, 150, 100, 90, 130]:  # each record from rest: the system's zero state
+        u = rng.standard_normal((n, 1)).astype(np.float32)
+        with torch.no_grad():
+            y = system(torch.from_numpy(u)[None])[0][0].numpy()
+        recs.append((u, y))
+    dls = create_stream_dls(recs, recs, bs=2, sub_seq_len=10)
+    learn = Learner(
+        dls, system, BPTT.of(10), cbs=[NoResetCB()] if no_reset else []
+    )  # the model is the system
+    pred = by_record(learn, dls.valid)
+    later = [r for r, (_, start) in record_places(dls.valid).items() if start > 0]
+    assert len(later) >= 3  # records that follow another one in their row
+    err = np.stack(
+        [(pred[r][:40] - torch.from_numpy(recs[r][1][:40, 0])).abs().numpy() for r in later]
+    )
+    if no_reset:  # the control: the previous record's state, right after the boundary
+        assert err[:, :5].mean() > 0.05
+        assert err[:, :5].mean() > 3 * err[:, 30:40].mean()  # and it fades with the position
+    else:
+        assert err.max() < 1e-4
+
+
+def test_one_stream_over_one_record_trains_exactly_as_window_tbptt_over_the_record():
+    (u, y), k, n = record(600), 50, 600
+    streams = create_stream_dls((u, y), (u, y), bs=1, sub_seq_len=k)
+    windows = create_dls((u, y), (u, y), bs=1, win_sz=n, stp_sz=n, sub_seq_len=k)
+    runs = []
+    for dls in (streams, windows):
+        losses = Losses()
+        learn = learner(dls, n_skip=5, cbs=[losses])
+        learn.fit(2, lr=1e-2)
+        runs.append((losses.losses, learn.validate(), learn.model.state_dict()))
+    (l1, v1, w1), (l2, v2, w2) = runs
+    assert len(l1) == len(l2) == 2 * n // k
+    np.testing.assert_allclose(l1, l2, rtol=1e-4)
+    np.testing.assert_allclose(v1, v2, rtol=1e-4)
+    for name in w1:
+        torch.testing.assert_close(w1[name], w2[name], atol=1e-5, rtol=1e-4)
