@@ -118,12 +118,7 @@ def compare(
         seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
         if learners is not None:
             learners[name] = learn
-        row["epochs"] = learn.n_epoch
-        row["steps"] = len(learn.recorder.losses)
-        row["samples"] = learn.n_epoch * len(dls.train.ds) * dls.win_sz
-        row[f"valid{unit}"] = sum(learn.score("valid").values()) / len(dls.records("valid"))
-        if dls.test:
-            row.update({f"test_{k}{unit}": v for k, v in learn.score("test").items()})
+        row |= _scores(learn, dls, unit)
         row["time_s"], row["cpu_s"] = seconds, cpu_seconds
         if memory:
             report = measure_memory(learn)
@@ -131,3 +126,14 @@ def compare(
             row["peak_MiB"] = None if report.peak_bytes is None else report.peak_bytes / 2**20
         table.append(row)
     return table
+
+
+def _scores(learn, dls, unit: str) -> dict:
+    """A trained run's columns: epochs, optimizer steps, window steps seen, and the free-run
+    scores (valid, averaged over its records; each test record)."""
+    row = {"epochs": learn.n_epoch, "steps": len(learn.recorder.losses)}
+    row["samples"] = learn.n_epoch * len(dls.train.ds) * dls.win_sz
+    row[f"valid{unit}"] = sum(learn.score("valid").values()) / len(dls.records("valid"))
+    if dls.test:
+        row.update({f"test_{k}{unit}": v for k, v in learn.score("test").items()})
+    return row

@@ -86,18 +86,11 @@ def estimate_memory(
     """
     if rnn_type not in RNN_TYPES:
         raise ValueError(f"rnn_type={rnn_type!r} is unknown: choose one of {sorted(RNN_TYPES)}.")
-    if graph_len is not None:
-        graph_len = check_int("graph_len", graph_len, maximum=win_sz)
-        if sub_seq_len is not None:
-            raise ValueError(
-                f"give sub_seq_len (truncated BPTT's sub-window) or graph_len (the steps one "
-                f"step's graph holds, any mode), not both: got sub_seq_len={sub_seq_len}, "
-                f"graph_len={graph_len}."
-            )
+    T = _steps_held(win_sz, sub_seq_len, graph_len)
     path = path or kernel_path(rnn_type, device)
     if path == "onednn" and rnn_type != "lstm":
         raise ValueError(f"oneDNN has no {rnn_type} path in PyTorch: only the LSTM takes it.")
-    T, B, H, L = graph_len or sub_seq_len or win_sz, bs, hidden_size, num_layers
+    B, H, L = bs, hidden_size, num_layers
     n_states = 2 if rnn_type == "lstm" else 1  # (h, c) or h
     head_copy = H if B > 1 or path == "native" else 0  # time-major output made batch-first
     floats = B * T * (input_size + output_size + head_copy)  # input, residual, the head's copy
@@ -117,3 +110,19 @@ def estimate_memory(
         else:
             raise ValueError(f"path={path!r} is unknown: choose 'onednn', 'native' or 'cudnn'.")
     return nbytes + FLOAT_BYTES * floats
+
+
+def _steps_held(win_sz: int, sub_seq_len: int | None = None, graph_len: int | None = None) -> int:
+    """T, the steps one optimizer step's graph holds, at most ``win_sz``: ``graph_len`` (any
+    mode, ``BPTT.graph_len(win_sz)``), else ``sub_seq_len`` (truncated BPTT's sub-window),
+    else ``win_sz`` (full BPTT). A ValueError when both are given."""
+    if sub_seq_len is not None and graph_len is not None:
+        raise ValueError(
+            f"give sub_seq_len (truncated BPTT's sub-window) or graph_len (the steps one "
+            f"step's graph holds, any mode), not both: got sub_seq_len={sub_seq_len}, "
+            f"graph_len={graph_len}."
+        )
+    name, steps = (
+        ("graph_len", graph_len) if graph_len is not None else ("sub_seq_len", sub_seq_len)
+    )
+    return win_sz if steps is None else check_int(name, steps, maximum=win_sz)
