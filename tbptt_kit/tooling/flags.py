@@ -225,6 +225,7 @@ def check_args(args) -> BPTT:
 
 
 def other(layout: str) -> str:
+    """The layout that is not ``layout``."""
     return "windows" if layout == "streams" else "streams"
 
 
