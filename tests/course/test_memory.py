@@ -314,3 +314,17 @@ def test_on_cuda_the_estimate_is_within_10_percent(rnn_type, sub_seq_len):
         assert report.path == "cudnn"
         predicted = estimate_memory(rnn_type, hidden, layers, bs, 1000, sub_seq_len, device="cuda")
         assert predicted == pytest.approx(report.activation_bytes, rel=0.10), (hidden, layers, bs)
+
+
+def test_resident_memory_sees_a_freed_array_and_forgets_the_peak_on_reset():
+    """(Moved from tests/test_mutants_core.py.)"""
+    from tbptt_kit.course.memory import resident_memory
+
+    resident_memory(reset_peak=True)
+    big = np.ones(25_000_000)  # 200 MB, touched
+    now_with, _ = resident_memory()
+    del big
+    now, peak = resident_memory()
+    assert now_with - now > 150e6 and peak > now_with - 1e6  # freed; the peak remembers it
+    now, peak = resident_memory(reset_peak=True)
+    assert peak - now < 50e6 and peak < now_with - 150e6  # the peak starts again from now
