@@ -289,6 +289,16 @@ def run_again_after_a_stall(start):
     return start_client
 
 
+def create_execution_cache(path) -> None:
+    """The execution cache's database (jupyter-cache's sqlite file), made before Sphinx forks
+    its parallel readers: two readers that both find none both create its tables, and one
+    fails ("table settings already exists") on every fresh cache."""
+    from jupyter_cache.cache.db import create_db
+
+    Path(path).mkdir(parents=True, exist_ok=True)
+    create_db(path).dispose()  # no connection is carried into the forked readers
+
+
 def setup(app):
     from nbclient import NotebookClient
 
@@ -297,6 +307,7 @@ def setup(app):
 
     NotebookClientCache.start_client = run_again_after_a_stall(NotebookClientCache.start_client)
     remove_stale_caches()
+    create_execution_cache(nb_execution_cache_path)
     os.environ["TBPTT_KIT_SITE"] = REPO  # the notebooks' widget panels show their snapshot
     app.connect("source-read", readme_as_home_page)
     app.connect("html-page-context", launch_links)

@@ -273,3 +273,20 @@ def test_without_the_watch_a_lost_cell_waits_for_the_whole_timeout(conf):
 
 def test_a_cell_that_runs_for_ten_minutes_has_hung(conf):
     assert conf.nb_execution_timeout <= 600 and conf.CELL_START_S <= 60
+
+
+def test_the_execution_cache_exists_before_the_parallel_readers_start(conf, tmp_path, monkeypatch):
+    """Each of Sphinx's readers opens the cache; the first to find no database made its
+    tables, and a second one doing the same at once failed a fresh build (seen here: the
+    first fresh build of eight notebooks on two readers)."""
+    db = pytest.importorskip("jupyter_cache.cache.db")
+    conf.create_execution_cache(tmp_path / "cache")
+    assert (tmp_path / "cache" / db.DB_NAME).exists()
+    created, real = [], db.OrmBase.metadata.create_all
+    monkeypatch.setattr(db.OrmBase.metadata, "create_all", lambda *a, **k: created.append(a))
+    db.create_db(tmp_path / "cache").dispose()  # what a reader does: no tables made again
+    assert created == []
+    (tmp_path / "fresh").mkdir()
+    db.create_db(tmp_path / "fresh").dispose()  # the control: a reader that finds none
+    assert len(created) == 1
+    real(*created[0])
