@@ -12,10 +12,16 @@ In each notebook, for exercise K:
   nbgrader solution cell: the worked solution's function body from notebooks/solutions/
   NN_exK.py goes between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` (the release keeps
   only the function's signature and ``raise NotImplementedError()``);
-- its self-check cell (``checks.check_...``, which prints the right answer) becomes an
-  autograded test cell: grading/tests/NN_exK.py, whose part below ``# --- hidden tests ---``
-  is hidden from students and restored when grading;
-- the "Stuck?" cells and the ``%load solutions/...`` cells are dropped.
+- its self-check cell (``checks.check_...``) becomes an autograded test cell:
+  grading/tests/NN_exK.py, whose part below ``# --- hidden tests ---`` is hidden from
+  students and restored when grading;
+- the "Stuck?" cells and the ``%load solutions/...`` cells are dropped;
+- in the exercises' text, a sentence about the self-check ("The check compares with ...")
+  is dropped, "the check below" becomes "the test cell below", and each task says what its
+  test cell does (``release_prose``): the release says only what it holds;
+- the first code cells, up to the one that imports the kit, become read-only cells, which
+  grading restores: the kit (and the grader's snapshot of what it uses) is imported before
+  any cell of the student's runs.
 
 A notebook whose exercise has no graded test in grading/tests/ is refused: write one first.
 """
@@ -41,6 +47,13 @@ GRADED = sorted(
 POINTS = 2  # per exercise
 HIDDEN_MARK = "# --- hidden tests ---"
 STUB = re.compile(r'^(\s*)raise NotImplementedError\("Exercise (\d+)', re.M)
+EXERCISES_START = re.compile(r"^##+ Exercise", re.M)
+# a sentence about the notebook's self-check, which the release replaces with a graded test
+ABOUT_THE_CHECK = re.compile(r"\b(?:the|a|its|this)\s+(?:self-)?checks?\b|\bself-checks?\b", re.I)
+TEST_CELL = (
+    "The test cell below your function tries it on the exercise's first case; grading runs "
+    "it on every case, some drawn at random."
+)
 
 
 def is_solution_loader(cell) -> bool:
@@ -55,8 +68,46 @@ def is_self_check(cell) -> bool:
     return cell.cell_type == "code" and "checks.check_" in cell.source
 
 
-def nbgrader_meta(grade_id: str, solution: bool, grade: bool) -> dict:
-    meta = {"grade": grade, "grade_id": grade_id, "locked": grade, "schema_version": 3}
+def is_setup(cell) -> bool:
+    """The Colab install cell or the cell that imports the kit."""
+    return cell.cell_type == "code" and (
+        "import tbptt_kit" in cell.source or "google.colab" in cell.source
+    )
+
+
+def sentences(text: str) -> list[str]:
+    """``text`` cut into sentences (with the space after each), code spans kept whole: the
+    pieces join back into ``text``."""
+    spans = re.findall(r"`[^`]*`", text)
+    masked = re.sub(r"`[^`]*`", "\0", text)
+    pieces = re.split(r"(?<=[.!?])(\s+)(?=[A-Z`(*_\[]|$)", masked)
+    joined = [a + b for a, b in zip(pieces[::2], [*pieces[1::2], ""])]
+    restored = []
+    for piece in joined:
+        while "\0" in piece:
+            piece = piece.replace("\0", spans.pop(0), 1)
+        restored.append(piece)
+    return restored
+
+
+def release_prose(text: str) -> str:
+    """The exercise text for the release: sentences about the self-check dropped, "the check
+    below" now "the test cell below"."""
+    kept = []
+    for sentence in sentences(text):
+        if re.search(r"\bthe\s+check\s+below\b", sentence, re.I):
+            sentence = re.sub(
+                r"\bthe\s+check\s+below\b", "the test cell below", sentence, flags=re.I
+            )
+        elif ABOUT_THE_CHECK.search(sentence):
+            continue
+        kept.append(sentence)
+    return "".join(kept).rstrip() + ("\n" if text.endswith("\n") else "")
+
+
+def nbgrader_meta(grade_id: str, solution: bool, grade: bool, locked=None) -> dict:
+    locked = grade if locked is None else locked
+    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3}
     meta.update({"solution": solution, "task": False})
     if grade:
         meta["points"] = POINTS
@@ -93,19 +144,22 @@ def test_source(test_file: Path) -> str:
 def build(name: str, out_dir: Path) -> Path:
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     number = name[:2]
-    cells, stubs, n_checks = [], [], 0
-    for cell in nb.cells:
+    cells, stubs, n_checks, in_exercises, setup = [], [], 0, False, True
+    for i, cell in enumerate(nb.cells):
         if is_solution_loader(cell) or is_stuck_hint(cell):
             continue
+        if setup and is_setup(cell):
+            cell.metadata["nbgrader"] = nbgrader_meta(f"setup_{number}_{i}", False, False, True)
+            setup = "import tbptt_kit" not in cell.source
+        if cell.cell_type == "markdown":
+            in_exercises = in_exercises or bool(EXERCISES_START.search(cell.source))
+            if in_exercises:
+                cell.source = release_prose(cell.source)
         if cell.cell_type == "code" and (match := STUB.search(cell.source)):
-            indent, k = match.group(1), match.group(2)
-            func = re.search(r"^def (\w+)\(", cell.source, re.M).group(1)
-            body = solution_body(NOTEBOOKS / "solutions" / f"{number}_ex{k}.py", func)
-            region = f"{indent}### BEGIN SOLUTION\n{body}\n{indent}### END SOLUTION"
-            start, end = match.start(), cell.source.index("\n", match.start())
-            cell.source = cell.source[:start] + region + cell.source[end:]
-            cell.metadata["nbgrader"] = nbgrader_meta(f"ex{number}_{k}_solution", True, False)
-            stubs.append(k)
+            stubs.append(solution_cell(cell, match, number))
+            task = next((c for c in reversed(cells) if c.cell_type == "markdown"), None)
+            if task is not None and TEST_CELL not in task.source:
+                task.source = f"{task.source.rstrip()} {TEST_CELL}\n"
         elif is_self_check(cell):
             k = stubs[n_checks] if n_checks < len(stubs) else None
             if k is None:
@@ -124,6 +178,19 @@ def build(name: str, out_dir: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out)
     return out
+
+
+def solution_cell(cell, match, number: str) -> str:
+    """Make the stub cell of exercise K an nbgrader solution cell, the worked solution's
+    body between the markers; returns K."""
+    indent, k = match.group(1), match.group(2)
+    func = re.search(r"^def (\w+)\(", cell.source, re.M).group(1)
+    body = solution_body(NOTEBOOKS / "solutions" / f"{number}_ex{k}.py", func)
+    region = f"{indent}### BEGIN SOLUTION\n{body}\n{indent}### END SOLUTION"
+    start, end = match.start(), cell.source.index("\n", match.start())
+    cell.source = cell.source[:start] + region + cell.source[end:]
+    cell.metadata["nbgrader"] = nbgrader_meta(f"ex{number}_{k}_solution", True, False)
+    return k
 
 
 def main(names: list[str]) -> None:

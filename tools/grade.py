@@ -12,7 +12,9 @@ solutions folder, no "Stuck?" cell, no self-check that prints an answer.
 (``submitted/alice/01_silverbox_and_windows.ipynb``, ...), runs ``nbgrader autograde`` (the
 hidden tests go back in, every notebook runs in smoke mode: the graded tests do not depend on
 the training runs, so a notebook grades in seconds), and writes ``grades.csv``: one row per
-student and notebook, the points scored and the points possible.
+student and notebook, the points scored, the points possible, and ``flags``: what in the
+student's own cells reaches for the grader rather than the exercise (``flags``), for a look
+by hand.
 
 The nbgrader course folder is ``grading/`` (its config: grading/nbgrader_config.py); the
 gradebook and nbgrader's working folders there are git-ignored.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -34,6 +37,45 @@ import build_assignment  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = ROOT / "grading"
 ASSIGNMENT = build_assignment.ASSIGNMENT
+
+
+# What a student's own cells need not do to solve an exercise, but may do to fool a grader
+# that runs in the same process: each such cell is named in grades.csv, for a look by hand.
+SUSPECT = {
+    "reaches into the grader": (
+        r"tbptt_kit\.(?:course\.checks|tooling\.grading)|\bgrading\b|\bgraded\s*="
+        r"|\bchecks\.(?!check_)\w"
+    ),
+    "replaces modules or builtins": r"\bsys\.modules\b|\bbuiltins\b|__builtins__|__import__|importlib",
+    "inspects or patches code": (
+        r"__code__|__globals__|__closure__|__defaults__|_getframe|\bf_back\b|\bf_locals\b"
+        r"|\binspect\.|\bgc\."
+    ),
+    "watches or rewrites execution": (
+        r"setprofile|settrace|get_ipython|input_transformers|TorchFunctionMode"
+        r"|__torch_function__|__torch_dispatch__|addaudithook"
+    ),
+    "patches a library": r"\b(?:torch|np|numpy|math|tracemalloc|json|subprocess)(?:\.\w+)+\s*=[^=]",
+    "starts processes": r"\bsubprocess\b|\bos\.(?:system|fork|exec|spawn|posix_spawn)|multiprocessing|ctypes",
+    "defines equality": r"def __eq__|def __ne__|def __bool__",
+}
+
+
+def flags(submitted: Path, source: Path) -> str:
+    """What the student's own code cells of ``submitted`` (solution cells, and cells of
+    theirs that the source notebook does not have) do that SUSPECT names; "" for none."""
+    import nbformat
+
+    if not submitted.exists():  # not handed in: nbgrader scores it zero
+        return ""
+    given = {c.source for c in nbformat.read(source, as_version=4).cells}
+    found = set()
+    for cell in nbformat.read(submitted, as_version=4).cells:
+        meta = cell.metadata.get("nbgrader")  # test and setup cells: nbgrader restores them
+        mine = meta.get("solution", False) if meta else cell.source not in given
+        if cell.cell_type == "code" and mine:
+            found |= {name for name, pattern in SUSPECT.items() if re.search(pattern, cell.source)}
+    return "; ".join(sorted(found))
 
 
 def nbgrader(command: str, root: Path, *args: str) -> None:
@@ -78,13 +120,21 @@ def autograde(submitted: Path, root: Path = COURSE, table: Path | None = None) -
             shutil.copy(notebook, target / notebook.name)
     nbgrader("autograde", root, "--ExecutePreprocessor.timeout=300")
     rows = grade_rows(root, [s.name for s in students])
+    for row in rows:
+        name = f"{row['notebook']}.ipynb"
+        submitted = root / "submitted" / row["student"] / ASSIGNMENT / name
+        row["flags"] = flags(submitted, root / "source" / ASSIGNMENT / name)
     table = table or root / "grades.csv"
     with open(table, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     for row in rows:
-        print(f"{row['student']:>16} {row['notebook']:<40} {row['score']:>5} / {row['max_score']}")
+        flagged = f"  look by hand: {row['flags']}" if row["flags"] else ""
+        print(
+            f"{row['student']:>16} {row['notebook']:<40} {row['score']:>5} / {row['max_score']}"
+            f"{flagged}"
+        )
     print(f"grade table: {table}")
     return rows
 

@@ -11,11 +11,11 @@ when the test runs. This module holds what stands up to that:
   ``torch.Tensor``): an object that claims to equal anything, or a tensor subclass, is
   refused before anything compares it. Comparisons then use Python's own operators on
   those values: no function a cell can replace.
-- ``answers_blocked(functions)``: while the student's function runs, calling any of
-  ``functions`` (the kit's own answer, the check's reference) raises ``KitAnswerUsed``;
-  they are recognised by their code, not their name, so a copy kept in a closure, a default
-  argument, an alias or a module imported again is caught too. Starting another process
-  or switching the watch off while the function runs is refused as well.
+- ``answers_blocked(functions)``: while the student's function runs, a call of any of
+  ``functions`` (the kit's own answer, the check's reference) is noted, and the result
+  refused; they are recognised by their code, not their name, so a copy kept in a closure,
+  a default argument, an alias, a module imported again or a copy of the file is caught
+  too. Starting another process or switching the watch off is refused as well.
 - ``CleanProcess``: a fresh Python (``python -I``) that never runs the student's code: the
   graded test's references and verdict are computed there.
 
@@ -224,16 +224,15 @@ sys.addaudithook(_audit)  # once, for the life of the process: hooks cannot be r
 
 @contextlib.contextmanager
 def answers_blocked(functions: dict):
-    """Within the block, calling any of ``functions`` ({name: function or class}) raises
-    ``KitAnswerUsed``, however the function was reached; yields a ``Watch`` that says
-    afterwards what happened (look at it after the block: the student may catch the error)."""
+    """Within the block, a call of any of ``functions`` ({name: function or class}) is noted,
+    however the function was reached; yields a ``Watch`` that says afterwards what happened
+    (``watch.problem()``). Starting another process raises ``KitAnswerUsed``."""
     codes = {code: name for name, function in functions.items() for code in _codes(function)}
     watch = Watch(codes)
 
     def hook(frame, event, arg):
-        if event == "call" and frame.f_code in codes:
-            watch.used = watch.used or codes[frame.f_code]
-            raise KitAnswerUsed(f"{codes[frame.f_code]} is switched off while this is graded")
+        if event == "call" and watch.used is None and frame.f_code in codes:
+            watch.used = codes[frame.f_code]  # noted, not raised: a student may catch errors
 
     previous, previous_threads = _GETPROFILE(), _THREAD_GETPROFILE()
     _SETPROFILE(hook)
@@ -257,7 +256,7 @@ class CleanProcess:
     lines of text: ``readline`` the next one, ``finish`` sends the rest and reads the end."""
 
     def __init__(self, script: str, *args: str):
-        self.command = f"python -I {script} {' '.join(args)}"
+        self.command = " ".join(["python -I", script, *args])
         self._process = _POPEN(
             [_EXECUTABLE, "-I", "-B", script, *args],
             stdin=_PIPE,

@@ -46,6 +46,7 @@ __all__ = [
     "differs",
     "graded",
     "judge",
+    "named",
     "reads",
     "wanted",
 ]
@@ -164,6 +165,13 @@ def differs(got, want) -> Differs:
     return Differs(f"you return {got!r}; the right answer is {want!r}.")
 
 
+def named(got, mistakes) -> str | None:
+    """What is wrong with ``got``, from ``mistakes`` [(what that mistake returns, what it
+    is)]: every one that gives ``got`` (a case may not tell two apart), or None."""
+    found = [why for value, why in mistakes if value == got]
+    return f"you return {got!r}: {' Or: '.join(found)}" if found else None
+
+
 def close(got, want, rel: float = 1e-9, abs_: float = 0.0) -> bool:
     """Is the number ``got`` within ``rel`` (relative) or ``abs_`` of ``want``?"""
     if type(got) not in (int, float) or type(want) not in (int, float):
@@ -267,24 +275,31 @@ def _outcome(ex: Exercise, func, call: dict, grading) -> dict:
 
 def graded(key: str, func, first: int | None = None) -> None:
     """The graded test of exercise ``key``: passes (prints the verdict) or raises
-    AssertionError naming what is wrong. ``first``: only the first cases (the part a
-    student sees of the test); else every case, random ones drawn by the clean process."""
+    AssertionError naming what is wrong. Every case runs, random ones drawn from a seed the
+    clean process chooses, which also computes the references and the verdict. ``first``:
+    only the first cases, judged here: the part of the test a student sees, a hint only
+    (grading runs them again with the rest)."""
     from ...tooling import grading
 
     ex = EXERCISES[key]
-    process = grading.CleanProcess(VERIFY, key, str(first or 0))
-    try:
-        seed = int(process.readline(timeout=120))
-        run = all_cases(ex, seed)[:first] if first else all_cases(ex, seed)
-        results = collect(ex, func, run)
-        if "value" not in results[0]:  # nothing to compare: no reference needed
-            verdict, message = judge(ex, run, results, want=None)
-        else:
-            reply = _LOADS(process.finish(_DUMPS(results), timeout=600))
-            verdict, message = reply["verdict"], reply["message"]
-    finally:
-        process.close()
+    if first:
+        run = all_cases(ex, 0)[:first]
+        verdict, message = judge(ex, run, collect(ex, func, run), wanted(ex, run))
+    else:
+        verdict, message = _verified(ex, func, grading.CleanProcess(VERIFY, key))
     if verdict != RIGHT:
         raise AssertionError(message)
     print(message)
 
+
+def _verified(ex: Exercise, func, process) -> tuple[str, str]:
+    """Collect here, judge in ``process`` (verify.py): (verdict, message)."""
+    try:
+        run = all_cases(ex, int(process.readline(timeout=120)))
+        results = collect(ex, func, run)
+        if "value" not in results[0]:  # nothing to compare: no reference needed
+            return judge(ex, run, results, want=None)
+        reply = _LOADS(process.finish(_DUMPS(results), timeout=600))
+        return reply["verdict"], reply["message"]
+    finally:
+        process.close()

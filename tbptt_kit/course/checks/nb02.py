@@ -75,20 +75,24 @@ def reference_rmse_mv(case) -> float:
 
 
 def compare_rmse(got, want, case):
-    if close(got, want, rel=1e-5):
+    if close(got, want, rel=1e-5, abs_=1e-9):
         return None
     y, y_hat = signals(case)
     n_init = 50 if case[4] is None else case[4]
     err = [h - t for t, h in zip(_flat(y), _flat(y_hat))]
-    if close(got, want / 1000, rel=1e-5):
+    if close(got, want / 1000, rel=1e-5, abs_=1e-9):
         return f"you return {got!r}: that is in volts. 1 V is 1000 mV: multiply by 1000."
-    if any(close(got, _rms_mv(err[n:]), rel=1e-5) for n in (0, n_init - 1, n_init + 1) if n >= 0):
+    if any(
+        close(got, _rms_mv(err[n:]), rel=1e-5, abs_=1e-9)
+        for n in (0, n_init - 1, n_init + 1)
+        if n >= 0
+    ):
         return f"you return {got!r}: leave out exactly the first n_init samples, y[:n_init]."
-    if close(got, (want / 1000) ** 2, rel=1e-5):
+    if close(got, (want / 1000) ** 2, rel=1e-5, abs_=1e-9):
         return f"you return {got!r}: the mean of the squared errors; take its square root (mV)."
     kept = err[n_init:]
     mean = sum(kept) / len(kept)
-    if close(got, _rms_mv([e - mean for e in kept]), rel=1e-5):
+    if close(got, _rms_mv([e - mean for e in kept]), rel=1e-5, abs_=1e-9):
         return (
             f"you return {got!r}: the spread of the error around its mean. The RMSE counts "
             "the error's mean too (a bias is an error): sqrt(mean(err ** 2))."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 
-from .core import Exercise, differs, reads
+from .core import Exercise, differs, named, reads
 
 __builtins__ = dict(vars(builtins))  # a copy: a cell that patches builtins does not reach here
 
@@ -141,15 +141,22 @@ def compare_steps(got, want, case):
         return None
     win_sz, sub_seq_len, bs = case
     n_windows, per_batch = (N_SAMPLES - win_sz) // STP_SZ + 1, win_sz // sub_seq_len
-    if got == n_windows // bs * per_batch:
-        return f"you return {got}: the last, smaller batch of windows is a batch too (round up)."
-    if got in (-(-(n_windows - 1) // bs) * per_batch, -(-(N_SAMPLES // STP_SZ) // bs) * per_batch):
-        return f"you return {got}: count the windows again: (50,000 - win_sz) // 50 + 1."
-    if got == -(-n_windows // bs):
-        return (
-            f"you return {got}: that counts batches; each batch runs win_sz // sub_seq_len steps."
-        )
-    return differs(got, want)
+    fewer = "count the windows again: (50,000 - win_sz) // 50 + 1."
+    return named(
+        got,
+        [
+            (
+                n_windows // bs * per_batch,
+                "the last, smaller batch of windows is a batch too (round up).",
+            ),
+            (-(-(n_windows - 1) // bs) * per_batch, fewer),
+            (-(-(N_SAMPLES // STP_SZ) // bs) * per_batch, fewer),
+            (
+                -(-n_windows // bs),
+                "that counts batches; each batch runs win_sz // sub_seq_len steps.",
+            ),
+        ],
+    ) or differs(got, want)
 
 
 def draw_steps(rng) -> list:

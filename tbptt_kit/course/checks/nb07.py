@@ -9,7 +9,7 @@ from __future__ import annotations
 import builtins
 import heapq
 
-from .core import Exercise, differs, reads
+from .core import Exercise, differs, named, reads
 
 __builtins__ = dict(vars(builtins))  # a copy: a cell that patches builtins does not reach here
 
@@ -88,21 +88,32 @@ def compare_batches(got, want, case):
     if got == want:
         return None
     lengths, bs, k = case
-    if got == _cut(lengths, bs, k):
-        return (
-            f"you return {got}: the count if the records were cut across rows, as text is. "
-            "Here each row reads whole records: pack them (longest first, each into the "
-            f"emptiest row) and the longest row, {want}, sets the count."
-        )
-    if got == max(_deal(_sub_windows(lengths, k), bs, "given")):
-        return f"you return {got}: deal the records longest first, not in the order given."
-    if got == max(_deal(_sub_windows(lengths, k), bs, "turns")):
-        return (
-            f"you return {got}: a record goes to the row with the fewest sub-windows, not in turns."
-        )
-    if got == -(-max(_deal(lengths, bs, "longest")) // k):
-        return f"you return {got}: each record is padded to whole sub-windows on its own."
-    return differs(got, want)
+    n_subs = _sub_windows(lengths, k)
+    orders = (n_subs, sorted(n_subs, reverse=True))
+    dealt = {max(_deal(order, bs, how)) for order in orders for how in ("given", "turns")}
+    return named(
+        got,
+        [
+            (
+                _cut(lengths, bs, k),
+                "the count if the records were cut across rows, as text is. Here each row "
+                "reads whole records: pack them (longest first, each into the emptiest row) "
+                f"and the longest row, {want}, sets the count.",
+            ),
+            *[
+                (
+                    count,
+                    "deal the records longest first, each to the row holding the fewest "
+                    "sub-windows so far: not in the order given, not in turns.",
+                )
+                for count in dealt - {want}
+            ],
+            (
+                -(-max(_deal(lengths, bs, "longest")) // k),
+                "each record is padded to whole sub-windows on its own.",
+            ),
+        ],
+    ) or differs(got, want)
 
 
 BATCHES_PER_EPOCH = Exercise(
@@ -146,16 +157,21 @@ def compare_masked(got, want, case):
         return None
     lengths, bs, k = case
     own = sum(s * k - n for s, n in zip(_sub_windows(lengths, k), lengths))
-    if got == own:
-        return (
-            f"you return {got}: only each record's own padding. Rows that have read all their "
-            "records go on with padding until the longest row ends: count those steps too."
-        )
-    if got == bs * _cut(lengths, bs, k) * k - sum(lengths):
-        return f"you return {got}: that is the layout that cuts records across rows."
-    if got == want - own:
-        return f"you return {got}: only the idle rows' steps; each record's last sub-window is padded too."
-    return differs(got, want)
+    return named(
+        got,
+        [
+            (
+                own,
+                "only each record's own padding. Rows that have read all their records go on "
+                "with padding until the longest row ends: count those steps too.",
+            ),
+            (
+                bs * _cut(lengths, bs, k) * k - sum(lengths),
+                "that is the layout that cuts records across rows.",
+            ),
+            (want - own, "only the idle rows' steps; each record's last sub-window is padded too."),
+        ],
+    ) or differs(got, want)
 
 
 MASKED_STEPS = Exercise(

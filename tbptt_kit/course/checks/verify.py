@@ -1,4 +1,4 @@
-"""The graded test's other half, in a process of its own: ``python -I verify.py KEY FIRST``.
+"""The graded test's other half, in a process of its own: ``python -I verify.py KEY``.
 
 ``graded`` (core.py) starts it before calling the student's function. It writes a fresh
 random seed (one line), from which both sides draw the random cases; reads the student's
@@ -18,7 +18,7 @@ import sys
 import types
 from pathlib import Path
 
-__all__ = ["main"]
+__all__ = ["load", "main", "reply"]
 
 # packages whose __init__ would import much more than an exercise needs
 BARE_PACKAGES = ("", ".course", ".course.checks", ".course.memory")
@@ -38,19 +38,23 @@ def load(key: str):
     return core, core.EXERCISES[key]
 
 
-def main(argv: list[str]) -> None:
-    key, first = argv[1], int(argv[2])
-    seed = int.from_bytes(os.urandom(6), "big")
-    print(seed, flush=True)
+def reply(key: str, seed: int, results_text: str) -> str:
+    """The verdict (JSON) on the student's results (JSON) for the cases of ``seed``."""
     core, ex = load(key)
-    results = json.loads(sys.stdin.read())
+    results = json.loads(results_text)
     run = core.all_cases(ex, seed)
-    run = run[:first] if first else run
     if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
         verdict, message = core.WRONG, f"{ex.title}: the results could not be read."
     else:
         verdict, message = core.judge(ex, run, results, core.wanted(ex, run))
-    print(json.dumps({"verdict": str(verdict), "message": message}))
+    return json.dumps({"verdict": str(verdict), "message": message})
+
+
+def main(argv: list[str]) -> None:
+    seed = int.from_bytes(os.urandom(6), "big")
+    print(seed, flush=True)
+    load(argv[1])  # the imports, while the student's function runs
+    print(reply(argv[1], seed, sys.stdin.read()))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Tests of tbptt_kit, by module and behaviour (ARCHITECTURE.md, "Tests")."""
