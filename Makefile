@@ -78,6 +78,8 @@ $(E2E_STAMP): $(STAMP) pyproject.toml
 # notebook run at full settings, cached in build/jupyter_cache/ (a change to tbptt_kit/ starts
 # a fresh cache).  Open build/site/index.html, or serve build/site/ from any static host.
 # `make site SMOKE=1` builds it in smoke mode into build/site-smoke/ (what make e2e checks).
+# A cell the kernel leaves alone ends the build within 2 minutes (after one retry of its
+# notebook), a cell still running after 10; the terminal names the notebook and the cell.
 SITE_DIR := build/site$(if $(SMOKE),-smoke)
 DOCS_STAMP := $(VENV)/.installed-docs
 
