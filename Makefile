@@ -78,8 +78,9 @@ $(E2E_STAMP): $(STAMP) pyproject.toml
 # notebook run at full settings, cached in build/jupyter_cache/ (a change to tbptt_kit/ starts
 # a fresh cache).  Open build/site/index.html, or serve build/site/ from any static host.
 # `make site SMOKE=1` builds it in smoke mode into build/site-smoke/ (what make e2e checks).
-# A cell the kernel leaves alone ends the build within 2 minutes (after one retry of its
-# notebook), a cell still running after 10; the terminal names the notebook and the cell.
+# A cell the kernel leaves alone (not started, or no reply) is given up after 2 minutes and
+# its notebook runs once more; a second stall, or a cell still running after 10 minutes,
+# ends the build. The terminal names the notebook and the cell (docs/conf.py).
 SITE_DIR := build/site$(if $(SMOKE),-smoke)
 DOCS_STAMP := $(VENV)/.installed-docs
 
