@@ -8,12 +8,17 @@
 - From 01 on: at least two exercises, each with a stub that raises NotImplementedError
   (tagged `raises-exception`), a self-check that reports "not done" for the stub and
   "right" for the worked solution, and the solution file in notebooks/solutions/.
+- Notebook 04 prints the code that training runs: every function whose source it prints is
+  called when a learner trains (a counting wrapper in its place), and the step it prints holds
+  the reset, carry and detach lines next to each other.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import functools
+import inspect
 import json
 import re
 import shlex
@@ -26,7 +31,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from tbptt_kit import checks
+from tbptt_kit.course import checks
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -266,3 +271,108 @@ def test_self_check_says_not_done_then_right(ex, capsys):
     assert CHECKS[name](solution[name]) == checks.RIGHT
     assert CHECKS[name](lambda *args: -1.0) == checks.WRONG
     assert "not yet right" in capsys.readouterr().out
+
+
+# -- notebook 04 prints the code that training runs -----------------------------------------
+PRINTED = re.compile(r"inspect\.getsource\(\s*(tk(?:\.\w+)+)\s*\)")
+
+
+def printed_functions(nb) -> list[str]:
+    """The names (``tk.Learner.one_batch``, ...) whose source the notebook's code prints."""
+    code = "\n".join(c.source for c in code_cells(nb))
+    return list(dict.fromkeys(PRINTED.findall(code)))
+
+
+def resolve(name: str):
+    """``tk.Learner.one_batch`` -> the function object it names."""
+    import tbptt_kit
+
+    obj = tbptt_kit
+    for part in name.split(".")[1:]:
+        obj = getattr(obj, part)
+    return obj
+
+
+def count_calls(func, monkeypatch) -> list[bool]:
+    """Put a counting wrapper in place of ``func`` wherever the kit looks it up: on the class
+    that defines it (a method) or in every kit module that holds it by name (a function).
+    Returns the list the wrapper appends to, one entry per call: was a gradient being taken?"""
+    import torch
+
+    calls = []
+
+    @functools.wraps(func)
+    def counting(*args, **kwargs):
+        calls.append(torch.is_grad_enabled())
+        return func(*args, **kwargs)
+
+    owner, _, attr = func.__qualname__.rpartition(".")
+    if owner:  # a method: replace it on its class; subclasses that do not override inherit it
+        cls = getattr(sys.modules[func.__module__], owner)
+        monkeypatch.setattr(cls, attr, counting)
+    else:
+        for module in [m for n, m in sys.modules.items() if n.split(".")[0] == "tbptt_kit"]:
+            for key, value in list(vars(module).items()):
+                if value is func:
+                    monkeypatch.setattr(module, key, counting)
+    return calls
+
+
+def small_learner():
+    """Truncated BPTT (sub-windows of 10) on a small record, as the course trains."""
+    import tbptt_kit as tk
+
+    rng = np.random.default_rng(0)
+    u = 0.02 * rng.standard_normal(400)
+    y = np.convolve(u, [0.5, 0.3, 0.2])[:400]
+    dls = tk.create_dls((u, y), (u, y), bs=4, win_sz=50, stp_sz=25, sub_seq_len=10)
+    return tk.RNNLearner(dls, "lstm", hidden_size=4, sub_seq_len=10, seed=0, progress=False)
+
+
+def notebook_04():
+    (path,) = NOTEBOOK_DIR.glob("04_*.ipynb")
+    return read(path)
+
+
+def test_notebook_04_prints_the_step_and_the_loop():
+    nb = notebook_04()
+    names = printed_functions(nb)
+    assert {"tk.Learner.one_batch", "tk.Learner.forward"} <= set(names), names
+    assert "TbpttResetCB" not in "\n".join(c.source for c in nb.cells)
+    step = [line.strip() for line in inspect.getsource(resolve("tk.Learner.one_batch")).split("\n")]
+    reset, carry, detach = (
+        next(i for i, line in enumerate(step) if line.startswith(start))
+        for start in (
+            "state = reset_rows(",
+            "self.pred, state = self.forward(",
+            "self.hidden_state = detach_state(",
+        )
+    )
+    assert carry == reset + 1 and detach == reset + 2, "reset, carry, detach: three adjacent lines"
+
+
+@pytest.mark.parametrize("name", printed_functions(notebook_04()))
+def test_training_calls_every_function_notebook_04_prints(name, monkeypatch):
+    learn = small_learner()
+    calls = count_calls(resolve(name), monkeypatch)
+    learn.fit(1)
+    assert any(calls), (
+        f"notebook 04 prints {name}, but training a learner never calls it while taking a "
+        f"gradient ({len(calls)} calls in all): the notebook shows code that does not run."
+    )
+
+
+def test_the_call_count_fails_for_code_training_does_not_run(monkeypatch):
+    """The controls: the deprecated copy of the model's step, which nothing calls any more,
+    gets no call; the step itself, when the learner only validates, is called but never while
+    a gradient is taken. The test above would fail for either."""
+    import tbptt_kit as tk
+
+    learn = small_learner()
+    copy = count_calls(tk.StatefulRNN.forward_from, monkeypatch)
+    learn.fit(1)
+    assert copy == []
+    learn = small_learner()
+    step = count_calls(tk.Learner.one_batch, monkeypatch)
+    learn.validate()
+    assert step and not any(step)
