@@ -22,5 +22,5 @@ def saved_bytes(model, u, y):
     return sum(saved.values())
 
 
-u16, y16 = dls.train.ds[list(range(16))]  # the reference's first batch: 16 windows of 500
+u16, y16 = dls.windows("train", 16)  # a batch's worth of windows: 16 of 500 steps
 print(f"{saved_bytes(learn.model, u16, y16):,} bytes; measure_memory: {report.activation_bytes:,}")
