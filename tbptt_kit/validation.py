@@ -17,7 +17,9 @@ from .core.checks import check_int, check_number, check_sub_seq_len, divisors, n
 
 __all__ = [
     "check_paths",
+    "check_precision",
     "check_seed",
+    "check_units",
     "as_signal",
     "check_channels",
     "check_int",
@@ -64,7 +66,33 @@ def as_signal(a, name: str) -> np.ndarray:
                 f"{name} contains {what} (first at sample {int(np.argwhere(bad)[0][0])}); "
                 f"clean the data before training."
             )
+    if len(a):
+        wide = a.astype(np.float64, copy=False)  # the values as given, before the float32 cast
+        check_precision(name, wide.mean(0), wide.std(0))
     return a32
+
+
+# float32 steps per standard deviation a signal needs: fewer, and rounding each value to
+# float32 (what the model computes in) moves it by more than 1/1000 of the signal's spread.
+MIN_STEPS_PER_STD = 1000
+
+
+def check_precision(name: str, mean, std) -> None:
+    """A ValueError when float32 cannot hold a signal's variation: per channel, the float32
+    step at |mean| + std must be at most std / MIN_STEPS_PER_STD. A signal far from zero
+    (1e7 + small changes) would be rounded to a few values, and the loss, computed in
+    float32 in the signal's units, would measure the rounding. Constant channels pass."""
+    mean, std = np.atleast_1d(np.abs(mean)), np.atleast_1d(std)
+    step = np.spacing((mean + std).astype(np.float32)).astype(np.float64)
+    bad = (std > 0) & (step * MIN_STEPS_PER_STD > std)
+    if bad.any():
+        c = int(np.argmax(bad))
+        raise ValueError(
+            f"{name} channel {c} varies by {std[c]:.3g} (std) around {mean[c]:.6g}: the model "
+            f"computes in float32, whose steps there are {step[c]:.3g}, {std[c] / step[c]:.3g} "
+            f"per std (at least {MIN_STEPS_PER_STD} needed): precision lost. Subtract the "
+            f"offset first (e.g. x - x.mean(0)) so that the signal varies around zero."
+        )
 
 
 def check_same_length(name_u: str, n_u: int, name_y: str, n_y: int) -> None:
@@ -102,12 +130,30 @@ def check_record_channels(train, valid, test: dict) -> None:
                 )
 
 
-def check_seed(seed) -> None:
-    """A TypeError or ValueError unless ``seed`` is a non-negative int (numpy's too)."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be a non-negative int, got {type(seed).__name__} {seed!r}")
+def check_seed(seed, name: str = "seed") -> int:
+    """``seed`` as an int: a TypeError or ValueError unless it is a non-negative int (numpy's
+    too). The same seed, the same run."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"{name} must be a non-negative int, got {type(seed).__name__} {seed!r}")
     if seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed}")
+        raise ValueError(f"{name} must be a non-negative int, got {seed}")
+    return int(seed)
+
+
+def check_units(units) -> tuple[str, float]:
+    """``units``, how scores are shown: a pair (name, factor) with a name (str) and a finite
+    factor > 0 from the signal's unit, e.g. ("mV", 1e3) for volts. A factor <= 0 would give
+    negative or zero scores; the factor is returned as a float."""
+    if not isinstance(units, (tuple, list)) or len(units) != 2 or not isinstance(units[0], str):
+        raise TypeError(
+            f"units must be a pair (name, factor), e.g. ('mV', 1e3) for volts shown in "
+            f"millivolts, got {units!r}."
+        )
+    try:
+        factor = check_number("units factor", units[1], 0, low_open=True)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{err} units={units!r}: the factor scales every score.") from None
+    return units[0], factor
 
 
 def check_paths(**paths) -> None:

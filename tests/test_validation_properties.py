@@ -15,13 +15,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tbptt_kit import StatefulRNN, create_dls, free_run_rmse, split_windows
-from tbptt_kit.data.streams import create_stream_dls
+from tbptt_kit import StatefulRNN, create_dls, estimate_memory, free_run_rmse, split_windows
+from tbptt_kit.course.evaluate import sample_text
+from tbptt_kit.data.loaders import create_stream_dls
 from tbptt_kit.data.text import Vocab
-from tbptt_kit.evaluate import sample_text
-from tbptt_kit.memory.units import parse_bytes
-from tbptt_kit.threads import ENV_VAR, max_threads, parse_env
-from tbptt_kit.validation import check_int, check_number
+from tbptt_kit.tooling.threads import ENV_VAR, max_threads, parse_env
+from tbptt_kit.units import parse_bytes
+from tbptt_kit.validation import check_int, check_number, check_units
 
 NUMPY_NUMBERS = [np.int8, np.int32, np.int64, np.uint16, np.float16, np.float32, np.float64]
 special_floats = st.sampled_from([math.nan, math.inf, -math.inf, 0.0, -0.0, 1e-40, 1e300])
@@ -84,6 +84,48 @@ def test_thread_counts_from_the_environment_are_bounded_or_named(value):
         kits_error(err, ENV_VAR)
     else:
         assert got is None or 1 <= got <= max_threads()
+
+
+@given(factor=anything)
+def test_units_scale_every_score_by_a_positive_factor_or_are_named(factor):
+    try:
+        name, got = check_units(("mV", factor))
+    except (ValueError, TypeError) as err:
+        kits_error(err, "units factor must be a finite number in (0, inf]")
+        assert isinstance(factor, (bool, np.bool_, str, type(None))) or not 0 < factor < math.inf
+    else:
+        assert name == "mV" and type(got) is float and 0 < got < math.inf and got == factor
+
+
+sizes = st.one_of(st.integers(-2, 50), st.floats(-1, 50), st.booleans(), st.none())
+
+
+@given(hidden=sizes, layers=sizes, bs=sizes, win=sizes, sub=st.one_of(st.none(), sizes))
+def test_estimate_memory_is_a_positive_size_or_names_the_argument(hidden, layers, bs, win, sub):
+    try:
+        got = estimate_memory("gru", hidden, layers, bs, win, sub)
+    except (ValueError, TypeError) as err:
+        kits_error(err, "hidden_size", "num_layers", "bs must", "win_sz", "sub_seq_len")
+        return
+    whole = [v for v in (hidden, layers, bs, win) if type(v) is int and v >= 1]
+    assert len(whole) == 4 and (sub is None or 1 <= sub <= win)
+    assert type(got) is int and got > 0
+
+
+@given(offset=st.floats(-1e12, 1e12), scale=st.floats(1e-6, 1e6))
+def test_a_signal_keeps_its_precision_in_float32_or_the_loss_is_named(offset, scale):
+    """What reaches the model (float32) differs from the float64 signal given by at most a
+    few thousandths of its spread, or the loaders refuse it naming the lost precision."""
+    rng = np.random.default_rng(0)
+    u = offset + scale * rng.standard_normal(200)
+    y = rng.standard_normal(200)
+    try:
+        dls = create_dls((u, y), (u, y), bs=2, win_sz=20)
+    except ValueError as err:
+        kits_error(err, "precision lost", "is constant")
+        return
+    kept = np.asarray(dls.train.ds.u[0][:, 0], dtype=np.float64)
+    assert np.abs(kept - u).max() <= 4e-3 * u.std()
 
 
 # -- signals: split, window, stream, score ------------------------------------------------------
@@ -164,7 +206,7 @@ def test_free_run_rmse_is_the_exact_score_or_names_the_mismatch(t_u, t_y, c_u, c
         assert (t_u, c_u, c_y) != (t_y, 1, 1)
         return
     with torch.no_grad():
-        y_hat = MODEL(torch.as_tensor(u, dtype=torch.float32)[None])[0].numpy()
+        y_hat = MODEL(torch.as_tensor(u, dtype=torch.float32)[None])[0][0].numpy()
     assert (t_u, c_u, c_y) == (t_y, 1, 1)
     expected = np.sqrt(np.mean((y_hat - y.astype(np.float32)) ** 2))
     assert score == pytest.approx(float(expected), rel=1e-5)

@@ -21,6 +21,7 @@ import torch
 from ..core.learner import Callback, Learner
 from ..data.balancing import BalancingChain, create_dls_balancing
 from ..modes.bptt import BPTT
+from ..validation import check_int
 from .run import learner_for, run_windows
 
 __all__ = [
@@ -84,6 +85,7 @@ def bias_variance(model, u, y, bptts: dict, n_draws: tuple[int, ...] = (1, 4, 16
 def error_by_draws(model, u, y, bptt: BPTT, n_draws: int, n_repeats: int = 1) -> np.ndarray:
     """The relative error of the mean of the first M draws, for M = 1 ... n_draws, averaged
     over ``n_repeats`` independent sets of draws: shape (n_draws,)."""
+    n_draws, n_repeats = check_int("n_draws", n_draws), check_int("n_repeats", n_repeats)
     exact = window_gradient(model, u, y, BPTT())
     errors = np.zeros(n_draws)
     for r in range(n_repeats):

@@ -19,6 +19,7 @@ import time
 import warnings
 
 from ..modes.bptt import BPTT
+from ..validation import check_int, check_seed
 from .callbacks import TrainingDiverged
 from .memory import measure_memory
 from .rnn_learner import RNNLearner
@@ -96,6 +97,9 @@ def compare(
     model is the same (seed), and every run sees the windows in the same order. A run
     whose loss becomes NaN gets a row with nan scores and a warning.
     """
+    n_epoch, seed = check_int("n_epoch", n_epoch), check_seed(seed)
+    if equal_steps is not True and equal_steps is not False:
+        equal_steps = check_int("equal_steps", equal_steps)  # True, False or a step count
     names = [config_name(c) for c in configs]
     all_dls = [make_dls(sub_seq_len=bptt_of(c).loader_sub_seq_len) for c in configs]
     steps_per_epoch = [len(dls.train) for dls in all_dls]

@@ -20,7 +20,15 @@ import torch
 from ..core.model import detach_state
 from ..data.silverbox import N_INIT
 from ..data.text import Vocab
-from ..validation import as_signal, check_channels, check_int, check_number, check_same_length
+from ..validation import (
+    as_signal,
+    check_channels,
+    check_int,
+    check_number,
+    check_same_length,
+    check_seed,
+    check_units,
+)
 
 __all__ = [
     "as_record_tensor",
@@ -126,7 +134,7 @@ def free_run_rmse(model, records: dict, n_init: int = N_INIT, units=("", 1.0)) -
     ``units`` (name, factor): e.g. ("mV", 1000) for volts shown in millivolts."""
     if not records:
         raise ValueError("free_run_rmse needs at least one record, got none (no test records?).")
-    scores = {}
+    units, scores = check_units(units), {}
     for name, (u, y) in records.items():
         u, y = check_pair(model, u, y)  # (T, n_y): no broadcasting
         y_hat = simulate(model, (u, y), n_init)
@@ -163,10 +171,15 @@ def sample_text(
     softmax(logits / temperature) with a generator seeded by ``seed`` (the same seed, the
     same text); temperature 0 takes the likeliest. The train/eval mode is restored.
     """
-    check_int("n_chars", n_chars, minimum=0)
+    n_chars, seed = check_int("n_chars", n_chars, minimum=0), check_seed(seed)
     temperature = check_number("temperature", temperature, 0)  # 0: the likeliest character
-    if not prompt:
-        raise ValueError("prompt is empty: give at least one character to start from.")
+    if not isinstance(vocab, Vocab):
+        raise TypeError(f"vocab must be a Vocab (dls.vocab), got {type(vocab).__name__}.")
+    _check_vocab_size(getattr(model, "vocab_size", len(vocab)), vocab)
+    if not isinstance(prompt, str) or not prompt:
+        raise ValueError(
+            f"prompt is empty or not a string ({prompt!r}): give one character or more."
+        )
     x = torch.from_numpy(vocab.encode(prompt))[None]  # (1, len(prompt))
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
@@ -175,6 +188,7 @@ def sample_text(
     try:
         for _ in range(n_chars):
             logits, state = model(x.to(device), state)
+            _check_vocab_size(logits.shape[-1], vocab)  # a model without vocab_size
             logits = logits[0, -1].float().cpu()  # (V,): the next character
             if temperature == 0:
                 nxt = logits.argmax()
@@ -187,3 +201,12 @@ def sample_text(
     finally:
         model.train(was_training)
     return prompt + vocab.decode(out)
+
+
+def _check_vocab_size(size, vocab: Vocab) -> None:
+    """A ValueError unless a model of ``size`` tokens (None: a signal model) fits ``vocab``."""
+    if size != len(vocab):
+        raise ValueError(
+            f"the model's vocab_size={size} does not match the vocabulary's {len(vocab)} "
+            f"characters: sample with the Vocab the model was trained on (dls.vocab)."
+        )

@@ -90,7 +90,7 @@ class RNNLearner(Learner):
         bptt = BPTT.of(sub_seq_len, mode, backprop_len, truncation, bptt, bptt_len)  # checked
         vocab_size, loss_func = _text_or_signals(dls, vocab_size, loss_func)
         if seed is not None:
-            torch.manual_seed(seed)
+            torch.manual_seed(check_int("seed", seed, minimum=0))
         model = StatefulRNN(
             dls.n_u, dls.n_y, rnn_type, hidden_size, num_layers, dls.norm, vocab_size=vocab_size
         )

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..core.windows import WindowDataset, WindowLoader
-from ..validation import check_int
+from ..validation import check_int, check_number, check_sub_seq_len
 from .loaders import DataLoaders, Normalizer
 
 __all__ = ["BalancingChain", "create_dls_balancing"]
@@ -42,7 +42,7 @@ class BalancingChain(nn.Module):
                 f"n_plus must be an int >= 1 and < n_units / 2 = {n_units / 2} (the long, "
                 f"negative influence must win), got {n_plus!r}."
             )
-        self.theta = nn.Parameter(torch.tensor(float(theta)))
+        self.theta = nn.Parameter(torch.tensor(check_number("theta", theta)))
         a = 0.5 * (torch.eye(n_units) + torch.diag(torch.ones(n_units - 1), 1))
         b = torch.cat([torch.ones(n_plus), -torch.ones(n_units - n_plus)])
         self.register_buffer("a", a)
@@ -74,7 +74,8 @@ def create_dls_balancing(
     batch (bs 1), inputs 0 and targets 1 (unitless); ``sub_seq_len`` hands them out as
     sub-windows. The state starts from zeros at each window; with ``n_skip`` of a few
     ``n_units`` the loss sees the chain near its equilibrium."""
-    check_int("n_windows", n_windows)
+    win_sz, n_windows = check_int("win_sz", win_sz), check_int("n_windows", n_windows)
+    check_sub_seq_len(win_sz, sub_seq_len)
     n = win_sz * n_windows
     records = [(np.zeros(n, np.float32), np.ones(n, np.float32))]
     ds = WindowDataset(records, win_sz=win_sz, stp_sz=win_sz)

@@ -22,9 +22,12 @@ from ..tooling.smoke import smoke_samples
 from ..validation import (
     as_signal,
     check_int,
+    check_precision,
     check_record_channels,
     check_same_length,
+    check_seed,
     check_sub_seq_len,
+    check_units,
 )
 from .hdf5 import HDF5Signals, read_record
 
@@ -72,6 +75,9 @@ class DataLoaders:
     fs: float | None = None
     units: tuple[str, float] = ("", 1.0)
     signal_unit: str = ""  # the unit of u, y and the loss, e.g. "V"
+
+    def __post_init__(self):
+        self.units = check_units(self.units)  # a factor <= 0 would score every model wrong
 
     @property
     def layout(self) -> str:
@@ -139,10 +145,11 @@ def check_channels(train: Sequence[Record], valid: Sequence[Record], test: dict)
                 f"every record needs the same input and output channels."
             )
     for signal, index in (("u", 0), ("y", 1)):
-        std = np.concatenate([as_2d(r[index], "train") for r in train]).std(0)
-        if (std == 0).any():
+        values = np.concatenate([as_2d(r[index], "train") for r in train])
+        constant = values.max(0) == values.min(0)  # exact: a float32 std of 1e10s is not 0
+        if constant.any():
             raise ValueError(
-                f"train {signal} channel {int(np.argmax(std == 0))} is constant (std 0): "
+                f"train {signal} channel {int(np.argmax(constant))} is constant (std 0): "
                 f"it cannot be normalised; drop it or use a record where it varies."
             )
 
@@ -194,10 +201,14 @@ def create_dls(
     into sub-windows for truncated BPTT, for training and validation alike. units: how
     scores are shown, (name, factor from the signal's unit), e.g. ("mV", 1e3) for volts.
     """
-    check_int("win_sz", win_sz)
-    check_int("stp_sz", stp_sz)
-    check_int("bs", bs)
+    win_sz, stp_sz, bs = (
+        check_int("win_sz", win_sz),
+        check_int("stp_sz", stp_sz),
+        check_int("bs", bs),
+    )
+    valid_stp_sz = win_sz if valid_stp_sz is None else check_int("valid_stp_sz", valid_stp_sz)
     check_sub_seq_len(win_sz, sub_seq_len)
+    seed, units = check_seed(seed), check_units(units)
     train_records, fs = _load_records(train, u_names, y_names, "train")
     valid_records, _ = _load_records(valid, u_names, y_names, "valid")
     if not train_records or not valid_records:
@@ -212,7 +223,7 @@ def create_dls(
     for what, records in (("train", train_records), ("valid", valid_records)):
         check_windows(records, win_sz, what)
     train_ds = WindowDataset(train_records, win_sz, stp_sz)
-    valid_ds = WindowDataset(valid_records, win_sz, valid_stp_sz or win_sz)
+    valid_ds = WindowDataset(valid_records, win_sz, valid_stp_sz)
     return DataLoaders(
         train=WindowLoader(
             train_ds, bs, shuffle=True, sub_seq_len=sub_seq_len, seed=seed, device=device
@@ -409,26 +420,31 @@ def create_stream_dls(
     whole epochs). units: how scores are shown, e.g. ("mV", 1e3). In smoke mode
     (TBPTT_KIT_SMOKE=1) every record is cut to a few thousand samples.
     """
-    check_int("bs", bs)
-    check_int("sub_seq_len", sub_seq_len)
-    if valid_bs is not None:
-        check_int("valid_bs", valid_bs)
+    bs, sub_seq_len = check_int("bs", bs), check_int("sub_seq_len", sub_seq_len)
+    valid_bs = bs if valid_bs is None else check_int("valid_bs", valid_bs)
+    seed, units = check_seed(seed), check_units(units)
     u_tr, y_tr, fs = _stream_records(train, u_names, y_names, "train", lazy)
     u_va, y_va, _ = _stream_records(valid, u_names, y_names, "valid", lazy)
     test_records = {}
     for name, item in (test or {}).items():
         u, y, _ = _stream_records(item, u_names, y_names, f"test {name!r}", lazy=False)
+        check_same_length(f"test {name!r} u", len(u[0]), "its y", len(y[0]))
         test_records[name] = (u[0], y[0])
     check_record_channels((u_tr, y_tr), (u_va, y_va), test_records)
     train_ds, valid_ds = StreamDataset(u_tr, y_tr), StreamDataset(u_va, y_va)
     kw = dict(
         sub_seq_len=sub_seq_len, device=device, read_ahead=read_ahead, cut_records=cut_records
     )
+    train_dl = stream_loader(train_ds, bs, shuffle=True, seed=seed, max_batches=max_batches, **kw)
+    valid_dl = stream_loader(valid_ds, valid_bs, what="valid", **kw)
+    norm = streaming_normalizer(train_ds)
+    check_precision("train u", norm.u_mean, norm.u_std - 1e-8)  # lazy HDF5 records: checked
+    check_precision("train y", norm.y_mean, norm.y_std - 1e-8)  # here, from one pass
     return DataLoaders(
-        train=stream_loader(train_ds, bs, shuffle=True, seed=seed, max_batches=max_batches, **kw),
-        valid=stream_loader(valid_ds, valid_bs or bs, what="valid", **kw),
+        train=train_dl,
+        valid=valid_dl,
         test=test_records,
-        norm=streaming_normalizer(train_ds),
+        norm=norm,
         fs=fs,
         units=units,
     )

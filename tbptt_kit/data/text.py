@@ -31,7 +31,7 @@ import numpy as np
 
 from ..core.streams import StreamDataset, StreamLoader
 from ..tooling.smoke import is_smoke, smoke_samples
-from ..validation import check_int, check_number
+from ..validation import check_int, check_number, check_seed
 from .loaders import DataLoaders, stream_loader
 
 __all__ = ["CORPUS", "TextDataLoaders", "Vocab", "create_dls_text", "load_corpus", "split_text"]
@@ -129,14 +129,15 @@ def create_dls_text(
     """
     docs = _documents(text)
     valid_frac = _check_valid_frac(valid_frac)
-    check_int("bs", bs)
-    check_int("sub_seq_len", sub_seq_len)
+    bs, sub_seq_len = check_int("bs", bs), check_int("sub_seq_len", sub_seq_len)
+    valid_bs = bs if valid_bs is None else check_int("valid_bs", valid_bs)
+    seed = check_seed(seed)
     vocab = Vocab.from_text(docs)
     docs = _smoke_documents(docs) if is_smoke() else docs  # the vocabulary: the whole text's
 
     def loader(pieces: list[str], what: str, **kw) -> StreamLoader:
         if not pieces:
-            raise ValueError(f"valid_frac={valid_frac} leaves no {what} text: move it toward 0.5.")
+            raise ValueError(_no_text(docs, valid_frac, what))
         ids = [vocab.encode(p) for p in pieces]
         ds = StreamDataset([x[:-1] for x in ids], [x[1:] for x in ids])
         if is_smoke():
@@ -148,7 +149,7 @@ def create_dls_text(
     train, valid = split_text(docs, valid_frac)
     return TextDataLoaders(
         train=loader(train, "train", bs=bs, shuffle=True, seed=seed),
-        valid=loader(valid, "valid", bs=valid_bs or bs),
+        valid=loader(valid, "valid", bs=valid_bs),
         test={},
         norm=None,
         vocab=vocab,
@@ -170,6 +171,20 @@ def _documents(text) -> list[str]:
                 f"(an input and its next character); drop it."
             )
     return list(docs)
+
+
+def _no_text(docs: list[str], valid_frac: float, what: str) -> str:
+    """Why ``split_text`` left ``what`` ("train" or "valid") no piece, and what would do."""
+    n = sum(map(len, docs))
+    got = round(n * (1 - valid_frac))
+    got = got if what == "train" else n - got
+    why = (
+        f"valid_frac={valid_frac} leaves no {what} text: it gets {got} of the text's {n} "
+        f"characters, and a piece needs at least 2 (an input and the character after it)."
+    )
+    if n < 4:
+        return f"{why} Give a longer text: at least 4 characters, 2 for each part."
+    return f"{why} Choose valid_frac from {2 / n:.3g} to {1 - 2 / n:.3g}."
 
 
 def _check_valid_frac(valid_frac) -> float:

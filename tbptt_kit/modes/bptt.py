@@ -82,7 +82,8 @@ class BPTT:
                     DeprecationWarning,
                     stacklevel=3,
                 )
-        mode, backprop_len = mode or bptt, backprop_len or bptt_len
+        mode = mode or bptt  # 0 is a length, not "not given": only None is
+        backprop_len = bptt_len if backprop_len is None else backprop_len
         mode = mode or ("full" if sub_seq_len is None else "truncated")
         return cls(mode, sub_seq_len, backprop_len, truncation)
 

@@ -14,7 +14,7 @@ import numpy as np
 from ...core.model import RNN_TYPES
 from ...modes.bptt import BPTT
 from ...units import parse_bytes
-from ...validation import check_int, divisors, nearest_divisors
+from ...validation import check_int, nearest_divisors
 from ..memory import MemoryBudgetExceeded, check_budget, estimate_memory, format_bytes
 
 __all__ = ["BS_OPTIONS", "HIDDEN_OPTIONS", "LAYOUTS", "LabRules", "STREAM_SUB_SEQ_LENS"]
@@ -23,6 +23,8 @@ LAYOUTS = ("windows", "streams")
 BS_OPTIONS = (4, 8, 16, 32, 64)
 HIDDEN_OPTIONS = (8, 16, 32, 40, 64, 128)
 STREAM_SUB_SEQ_LENS = (10, 20, 25, 50, 100, 200, 250, 500)
+MAX_SUB_WINDOWS = 10_000  # the most sub-windows per window a lab may offer: options take
+# at most this many steps to list, whatever win_sz the slider reaches
 
 
 class LabRules:
@@ -54,7 +56,7 @@ class LabRules:
         max_epochs: int = 5,
         max_memory="256 MiB",
     ):
-        check_int("max_sub_windows", max_sub_windows)
+        check_int("max_sub_windows", max_sub_windows, maximum=MAX_SUB_WINDOWS)
         check_int("max_epochs", max_epochs)
         check_win_range(win_range)
         if max_memory is not None:
@@ -102,8 +104,8 @@ class LabRules:
         it into at most ``max_sub_windows`` sub-windows; for streams, STREAM_SUB_SEQ_LENS."""
         if self.layout == "streams":
             return list(STREAM_SUB_SEQ_LENS)
-        w = self.win_sz
-        return [d for d in divisors(w) if w // d <= self.max_sub_windows]
+        w = self.win_sz  # sub-windows of w // n for each n <= max_sub_windows that divides w
+        return sorted(w // n for n in range(1, min(self.max_sub_windows, w) + 1) if w % n == 0)
 
     def nearest(self, sub_seq_len: int) -> int:
         """The offered sub_seq_len closest to ``sub_seq_len`` (the smaller one on a tie)."""
