@@ -786,3 +786,42 @@ def test_one_stream_over_one_record_trains_exactly_as_window_tbptt_over_the_reco
     np.testing.assert_allclose(v1, v2, rtol=1e-4)
     for name in w1:
         torch.testing.assert_close(w1[name], w2[name], atol=1e-5, rtol=1e-4)
+
+
+class GradsAfterStep(Callback):
+    """After every training step: are the parameters' gradients cleared?"""
+
+    def before_fit(self, learn):
+        self.cleared = []
+
+    def after_batch(self, learn):
+        if learn.training:
+            self.cleared.append(all(p.grad is None for p in learn.model.parameters()))
+
+
+def test_every_step_clears_its_gradients_for_the_next():
+    seen = GradsAfterStep()
+    learner(window_dls(20), cbs=[seen]).fit(1)
+    assert seen.cleared and all(seen.cleared)
+
+
+def test_every_epoch_and_every_prediction_start_from_zeros_even_without_the_reset():
+    """The loop's own start: ``train_epoch`` and ``predict`` drop the state they find, so
+    that even with the reset switched off (``NoResetCB``) no state crosses from training
+    to validation or from one epoch to the next."""
+    learn = learner(window_dls(20, bs=3), cbs=[NoResetCB()])
+    learn.model, firsts = StatesSeen(learn.model), []
+    learn.add_cb(
+        type(
+            "First",
+            (Callback,),
+            {"before_batch": lambda self, lrn: firsts.append(lrn.hidden_state is None)},
+        )()
+    )
+    learn.fit(2)
+    learn.predict()
+    n_train, n_valid = len(learn.dls.train), len(learn.dls.valid)
+    starts = [0, n_train + n_valid, 2 * (n_train + n_valid)]  # epoch 1, epoch 2, the last predict
+    starts += [n_train, 2 * n_train + n_valid]  # each epoch's validation
+    assert all(firsts[i] for i in starts)
+    assert sum(s is None for s in learn.model.states) < len(firsts) / 2  # the control: carried

@@ -341,3 +341,10 @@ def test_no_gradient_reaches_the_previous_batch_when_the_state_is_detached(model
         assert grad is None
     else:  # the gradient flows back into batch 0, every row
         assert grad is not None and (grad.abs().sum(dim=(1, 2)) > 0).all()
+
+
+def test_by_default_a_row_reads_32_sub_windows_at_a_time():
+    reads, ds = [], dataset(tagged_records([200, 150]))
+    lazy = StreamDataset([CountingSignal(u, reads) for u in ds.u], ds.y)
+    list(StreamLoader(lazy, 2, 2))
+    assert max(reads) == 32 * 2 and sum(reads) == 350
