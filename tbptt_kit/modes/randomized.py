@@ -27,10 +27,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from ..core.checks import check_int
+from ..core.checks import check_int, check_number
 from ..core.model import detach_state, reset_rows
 from .truncated import Full, check_k1
 
@@ -57,25 +56,29 @@ class Truncation:
                 f"Truncation needs exactly one of mean_len (geometric) or probs (P(L = 1), "
                 f"P(L = 2), ...), got mean_len={self.mean_len}, probs={self.probs}."
             )
-        check_int("seed", self.seed, minimum=0)
+        object.__setattr__(self, "seed", check_int("seed", self.seed, minimum=0))  # numpy's too
         if self.mean_len is not None:
-            m = self.mean_len
-            if (
-                isinstance(m, (bool, np.bool_))
-                or not isinstance(m, (int, float, np.number))
-                or not m > 1
-                or not math.isfinite(m)
-            ):
+            try:
+                check_number("mean_len", self.mean_len, 1, low_open=True)
+            except (TypeError, ValueError):
                 raise ValueError(
-                    f"mean_len must be a number > 1 (mean_len=1 cuts before every step and "
-                    f"the compensation 1 / (1 - c) divides by zero), got {m!r}."
-                )
+                    f"mean_len must be a number > 1 and finite (mean_len=1 cuts before every "
+                    f"step and the compensation 1 / (1 - c) divides by zero), got "
+                    f"{self.mean_len!r}."
+                ) from None
         else:
-            probs = tuple(float(p) for p in self.probs)
-            if not probs or min(probs) < 0 or not math.isclose(sum(probs), 1.0, abs_tol=1e-6):
+            try:
+                probs = tuple(check_number("probs", p, 0, 1) for p in self.probs)
+            except TypeError:
+                raise TypeError(
+                    f"probs must be a sequence of numbers, got {self.probs!r}."
+                ) from None
+            except ValueError:
+                probs = ()
+            if not probs or not math.isclose(sum(probs), 1.0, abs_tol=1e-6):
                 raise ValueError(
-                    f"probs must be P(L = 1), P(L = 2), ...: non-negative, summing to 1, "
-                    f"got {self.probs} (sum {sum(probs):.6g})."
+                    f"probs must be P(L = 1), P(L = 2), ...: finite, non-negative, summing to "
+                    f"1, got {self.probs!r}."
                 )
             object.__setattr__(self, "probs", probs)
 
@@ -121,8 +124,12 @@ class Truncation:
                 f"the mean truncation length {self.mean:g} is longer than the window "
                 f"(win_sz={win_sz}): choose a mean <= {win_sz}."
             )
-        for age in range(1, win_sz):
-            if self.survival(age) <= 1e-12:
+        if self.probs is None:
+            return  # geometric: c = 1 / mean_len < 1 at every age, nothing divides by zero
+        taken = 0.0  # P(L <= age); lengths beyond the probs' are impossible, so the first
+        for age, p in enumerate(self.probs[: win_sz - 1], start=1):  # zero is among these
+            taken += p
+            if max(0.0, 1.0 - taken) <= 1e-12:  # survival(age), in one pass
                 raise ValueError(
                     f"P(L > {age}) = 0 in probs={self.probs}: no path reaches {age + 1} steps "
                     f"back, and the compensation 1 / (1 - c({age})) divides by zero. In a "

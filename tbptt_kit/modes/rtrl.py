@@ -20,12 +20,16 @@ from __future__ import annotations
 import torch
 
 from ..units import format_bytes, parse_bytes
+from ..validation import check_int
 
 __all__ = ["check_rtrl", "influence_bytes", "rtrl_gradient"]
 
 
 def influence_bytes(model, bs: int) -> int:
-    """Bytes of RTRL's influence matrix (and of one step's ∂a/∂θ beside it): 2 x bs x H x n_θ."""
+    """Peak bytes of ``rtrl_gradient``: two influence matrices, P_{t-1} and the P_t built
+    from it, 2 x bs x H x n_θ numbers (the rest is O(bs H + n_θ)). Against the measured
+    peak: 17% under at H = 8, bs = 1; within 1% from H = 32 (``benchmarks/rtrl_memory.py``)."""
+    bs = check_int("bs", bs)
     hidden, n_theta = model.hidden_size, sum(p.numel() for p in model.rnn.parameters())
     return 2 * bs * hidden * n_theta * next(model.parameters()).element_size()
 
@@ -42,49 +46,72 @@ def check_rtrl(model, bs: int, max_memory="1 GiB") -> None:
     if need > budget:
         hidden, n_theta = model.hidden_size, sum(p.numel() for p in model.rnn.parameters())
         raise ValueError(
-            f"RTRL with hidden_size={hidden} and bs={bs} holds an influence matrix of "
+            f"RTRL with hidden_size={hidden} and bs={bs} holds two influence matrices of "
             f"bs x H x n_θ = {bs} x {hidden} x {n_theta}: "
-            f"{format_bytes(need)} with one step's ∂a/∂θ, more than max_memory="
+            f"{format_bytes(need)}, more than max_memory="
             f"{format_bytes(budget)}. Choose a smaller hidden_size (the memory grows like H³)."
         )
 
 
-def _immediate(x: torch.Tensor, h_prev: torch.Tensor, hidden: int) -> torch.Tensor:
-    """∂a_t/∂θ with h_{t-1} held fixed: (bs, H, n_θ), θ = (W_ih, W_hh, b_ih, b_hh) flattened."""
-    bs, eye = x.shape[0], torch.eye(hidden, dtype=x.dtype, device=x.device)
-    w_ih = eye[None, :, :, None] * x[:, None, None, :]  # (bs, H, H, n_u): δ_ki x_j
-    w_hh = eye[None, :, :, None] * h_prev[:, None, None, :]  # (bs, H, H, H): δ_ki h_j
-    biases = eye.expand(bs, hidden, hidden)
-    return torch.cat([w_ih.flatten(2), w_hh.flatten(2), biases, biases], dim=2)
+def _add_immediate(p: torch.Tensor, x: torch.Tensor, h_prev: torch.Tensor) -> None:
+    """p += ∂a_t/∂θ with h_{t-1} held fixed, in place. p: (bs, H, n_θ), θ = (W_ih, W_hh,
+    b_ih, b_hh) flattened row by row. ∂a_i/∂W[k, j] = δ_ik x_j is zero off the diagonal
+    i = k: only that diagonal is written (a view), no (bs, H, n_θ) array is built."""
+    hidden, n_u = p.shape[1], x.shape[1]
+    blocks = p.split([hidden * n_u, hidden * hidden, hidden, hidden], dim=2)
+    for block, row in ((blocks[0], x), (blocks[1], h_prev)):  # W_ih: x_j, W_hh: h_j
+        block.unflatten(2, (hidden, -1)).diagonal(dim1=1, dim2=2).add_(row[:, :, None])
+    for bias in blocks[2:]:  # b_ih, b_hh: δ_ik
+        bias.diagonal(dim1=1, dim2=2).add_(1)
 
 
 def rtrl_gradient(model, u: torch.Tensor, y: torch.Tensor, max_memory="1 GiB") -> torch.Tensor:
     """The gradient of sum((pred - y)²) / numel over windows u (bs, T, n_u), y (bs, T, n_y),
     from a zero state, computed forward in time by RTRL. Returns it flattened (n_params,), in
     the order of ``model.parameters()``: the same vector as full BPTT's
-    (``bias.window_gradient(model, u, y, BPTT())``). Memory: flat in T."""
+    (``bias.window_gradient(model, u, y, BPTT())``). Memory: flat in T. u and y are taken
+    in the model's dtype (float64 windows for a float32 model: float32, as the loaders do)."""
+    u, y = _check_windows(model, u, y)
     check_rtrl(model, u.shape[0], max_memory)
-    w_hh = model.rnn.weight_hh_l0.detach()
+    rnn, w_hh = model.rnn, model.rnn.weight_hh_l0.detach()
     bs, hidden, scale = u.shape[0], model.hidden_size, y.numel()
     x_all = ((u - model.u_mean) / model.u_std).detach()
-    h = torch.zeros(bs, hidden, dtype=u.dtype, device=u.device)
-    n_theta = sum(p.numel() for p in model.rnn.parameters())
-    influence = torch.zeros(bs, hidden, n_theta, dtype=u.dtype, device=u.device)
-    grad_rnn = torch.zeros(n_theta, dtype=u.dtype, device=u.device)
+    h = u.new_zeros(bs, hidden)
+    n_theta = sum(p.numel() for p in rnn.parameters())
+    influence = u.new_zeros(bs, hidden, n_theta)  # P_0 = 0
+    grad_rnn = u.new_zeros(n_theta)
     grad_head = [torch.zeros_like(p) for p in model.head.parameters()]
-    rnn = model.rnn
     for t in range(u.shape[1]):
         x = x_all[:, t]
         with torch.no_grad():
             a = x @ rnn.weight_ih_l0.T + rnn.bias_ih_l0 + h @ w_hh.T + rnn.bias_hh_l0
             h_new = torch.tanh(a)
-            carried = torch.einsum("ij,bjn->bin", w_hh, influence)  # the H⁴ step
-            influence = (1 - h_new**2)[:, :, None] * (_immediate(x, h, hidden) + carried)
+            carried = torch.matmul(w_hh, influence)  # W_hh P_{t-1}: the H⁴ step
+            _add_immediate(carried, x, h)  # + ∂a_t/∂θ
+            influence = carried.mul_((1 - h_new**2)[:, :, None])  # P_t; P_{t-1} is freed
         h = h_new
         h_leaf = h.detach().requires_grad_(True)  # this step's loss, local in time
         pred = model.head(h_leaf) * model.y_std + model.y_mean
         loss = (pred - y[:, t]).pow(2).sum() / scale
         d_h, *d_head = torch.autograd.grad(loss, [h_leaf, *model.head.parameters()])
-        grad_rnn += torch.einsum("bi,bin->n", d_h, influence)
+        grad_rnn += torch.bmm(d_h[:, None, :], influence).sum(dim=(0, 1))  # dℓ/dh_t · P_t
         grad_head = [g + d for g, d in zip(grad_head, d_head)]
     return torch.cat([grad_rnn, *(g.flatten() for g in grad_head)])
+
+
+def _check_windows(model, u, y) -> tuple[torch.Tensor, torch.Tensor]:
+    """u (bs, T, n_u) and y (bs, T, n_y) as tensors of the model's dtype; a TypeError or a
+    ValueError naming the shapes for anything else."""
+    if not (torch.is_tensor(u) and torch.is_tensor(y)) or u.is_complex() or y.is_complex():
+        raise TypeError(
+            f"u and y must be real tensors (bs, T, n_u) and (bs, T, n_y), got "
+            f"{type(u).__name__} and {type(y).__name__}."
+        )
+    want = (len(model.u_mean), len(model.y_mean))
+    if u.ndim != 3 or y.ndim != 3 or u.shape[:2] != y.shape[:2] or (u.shape[2], y.shape[2]) != want:
+        raise ValueError(
+            f"u {tuple(u.shape)} and y {tuple(y.shape)} must be windows (bs, T, n_u) and "
+            f"(bs, T, n_y) with the same bs and T, and the model's (n_u, n_y) = {want}."
+        )
+    dtype = next(model.parameters()).dtype
+    return u.to(dtype), y.to(dtype)
