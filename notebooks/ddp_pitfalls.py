@@ -18,7 +18,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from tbptt_kit.distributed import NO_BUFFER_BROADCAST
+from tbptt_kit.tooling.distributed import NO_BUFFER_BROADCAST
 
 
 class BufferStateRNN(nn.Module):
