@@ -5,10 +5,10 @@
    each gradient against full BPTT's exact one; ARTBP as the mean of M draws, and the
    variance of one draw (E||g_i - g||² / ||g||²; for a deterministic mode: its bias²).
 2. influence: training on influence balancing (Tallec & Ollivier 2017's task, our
-   reproduction, ``tbptt_kit/data/influence.py``) with TBPTT(4), TBPTT(4, 12) (the same
+   reproduction, ``tbptt_kit/data/balancing.py``) with TBPTT(4), TBPTT(4, 12) (the same
    compute per update as ARTBP: the steps column), ARTBP(4, geometric, mean 8) and full
    BPTT, for seeds 0, 1, 2 (the draws of ARTBP's cuts): final θ against θ* = -0.25.
-3. rtrl: RTRL (``tbptt_kit/rtrl.py``) beside full BPTT on a plain tanh RNN, one window of
+3. rtrl: RTRL (``tbptt_kit/modes/rtrl.py``) beside full BPTT on a plain tanh RNN, one window of
    bs 4: seconds per window and the memory each holds (RTRL: its influence matrix;
    BPTT: the activations saved for backward, measured), against H and against T.
 
@@ -26,10 +26,16 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tbptt_kit as tk  # noqa: E402
-from tbptt_kit import BPTT, Truncation  # noqa: E402
-from tbptt_kit.bias import bias_variance, fit_influence  # noqa: E402
-from tbptt_kit.memory import format_bytes, measure_memory  # noqa: E402
-from tbptt_kit.rtrl import influence_bytes, rtrl_gradient  # noqa: E402
+from tbptt_kit import (  # noqa: E402
+    BPTT,
+    Truncation,
+    bias_variance,
+    fit_balancing,
+    influence_bytes,
+    measure_memory,
+    rtrl_gradient,
+)
+from tbptt_kit.course.memory import format_bytes  # noqa: E402
 
 
 def bias_part(n_draws=(1, 16, 64)) -> None:
@@ -39,7 +45,7 @@ def bias_part(n_draws=(1, 16, 64)) -> None:
     cases = {
         "echo (delay 8)": (tk.StatefulRNN(1, 1, "lstm", 8).double(), u.double(), y.double()),
         "influence balancing": (
-            tk.InfluenceModel(10, 4).double(),
+            tk.BalancingChain(10, 4).double(),
             torch.zeros(1, 160, 1, dtype=torch.float64),
             torch.ones(1, 160, 1, dtype=torch.float64),
         ),
@@ -52,8 +58,10 @@ def bias_part(n_draws=(1, 16, 64)) -> None:
         print("|---|---:|---:|---:|---:|")
         for r in bias_variance(model, u, y, modes, n_draws):
             if r["M"] == 1 or r["label"].startswith("ARTBP"):
-                print(f"| {r['label']} | {r['M']} | {r['rel_error']:.4f} | {r['cosine']:+.4f} | "
-                      f"{r['rel_variance']:.4f} |")  # fmt: skip
+                print(
+                    f"| {r['label']} | {r['M']} | {r['rel_error']:.4f} | {r['cosine']:+.4f} | "
+                    f"{r['rel_variance']:.4f} |"
+                )
 
 
 def influence_part(seeds=(0, 1, 2), n_epoch: int = 3) -> None:
@@ -61,12 +69,18 @@ def influence_part(seeds=(0, 1, 2), n_epoch: int = 3) -> None:
     print("| mode | seed | final θ (θ* = -0.25) | valid loss | steps per update |")
     print("|---|---:|---:|---:|---:|")
     for seed in seeds:
-        modes = [BPTT.of(4), BPTT.of(4, bptt_len=12),
-                 BPTT("randomized", 4, truncation=Truncation(8, seed=seed)), BPTT()]  # fmt: skip
+        modes = [
+            BPTT.of(4),
+            BPTT.of(4, backprop_len=12),
+            BPTT("randomized", 4, truncation=Truncation(8, seed=seed)),
+            BPTT(),
+        ]
         for bptt in modes:
-            r = fit_influence(bptt, n_epoch)
-            print(f"| {r['label']} | {seed} | {r['theta']:+.3f} | {r['loss']:.3g} | "
-                  f"{r['steps_per_update']:.1f} |")  # fmt: skip
+            r = fit_balancing(bptt, n_epoch)
+            print(
+                f"| {r['label']} | {seed} | {r['theta']:+.3f} | {r['loss']:.3g} | "
+                f"{r['steps_per_update']:.1f} |"
+            )
 
 
 def _seconds(fn, *args, repeats=3) -> float:
@@ -89,8 +103,10 @@ def rtrl_part(hiddens=(8, 16, 32, 64), lengths=(50, 100, 200, 400)) -> None:
         rtrl_s = _seconds(rtrl_gradient, model, u, y)
         bptt_s = _seconds(tk.window_gradient, model, u, y, BPTT())
         saved = measure_memory(model, (u, y), peak=False).activation_bytes
-        print(f"| {hidden} | {length} | {rtrl_s:.3f} | {bptt_s:.3f} | {rtrl_s / bptt_s:.1f}x | "
-              f"{format_bytes(influence_bytes(model, 4))} | {format_bytes(saved)} |")  # fmt: skip
+        print(
+            f"| {hidden} | {length} | {rtrl_s:.3f} | {bptt_s:.3f} | {rtrl_s / bptt_s:.1f}x | "
+            f"{format_bytes(influence_bytes(model, 4))} | {format_bytes(saved)} |"
+        )
 
 
 def main() -> None:

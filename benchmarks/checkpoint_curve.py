@@ -1,6 +1,6 @@
 """The checkpointing trade-off at T = 1000: memory against time per step, chunk by chunk.
 
-Checkpointed BPTT (``bptt="checkpointed"``, Gruslys et al. 2016's family) keeps only each
+Checkpointed BPTT (``mode="checkpointed"``, Gruslys et al. 2016's family) keeps only each
 chunk's starting state during the forward pass and recomputes the chunk's activations
 during backward: the gradient stays full BPTT's, the memory falls, the time rises. Here
 for windows of 1000 steps (bs 16, an LSTM of 40 units, one CPU thread), full BPTT and
@@ -24,8 +24,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tbptt_kit import BPTT, StatefulRNN, learner_for, measure_memory  # noqa: E402
-from tbptt_kit.memory import format_bytes  # noqa: E402
+from tbptt_kit import BPTT, StatefulRNN, learner_for, measure_memory, run_windows  # noqa: E402
+from tbptt_kit.course.memory import format_bytes  # noqa: E402
 
 T, BS, HIDDEN = 1000, 16, 40
 PAPER = "Gruslys et al. 2016, T = 1000: about 95 % less memory, about 33 % more time"
@@ -36,7 +36,7 @@ def step_seconds(learn, u, y, repeats: int) -> float:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        learn.run_windows(u, y)
+        run_windows(learn, u, y)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 

@@ -3,8 +3,8 @@
 Three ways to train the same steps, alternated round by round in one run:
 
 - ``notebook``: ``RNNLearner`` in this process, as notebook 08 runs it;
-- ``cli x1``: ``python -m tbptt_kit.train`` in its own process;
-- ``cli x2``: ``torchrun --nproc_per_node=2 -m tbptt_kit.train``, gloo, one thread each.
+- ``cli x1``: ``python -m tbptt_kit`` in its own process;
+- ``cli x2``: ``torchrun --nproc_per_node=2 -m tbptt_kit``, gloo, one thread each.
 
 Samples are the characters trained on (the global kept steps); the rate is taken over the
 steps after the first ``WARM`` of each run (no start-up, no first-step costs), from the step
@@ -27,11 +27,24 @@ from pathlib import Path
 import torch
 
 import tbptt_kit as tk
-from tbptt_kit.train import launch
+from tbptt_kit.tooling.train import launch
 
 WARM = 5  # steps left out of each rate
-FLAGS = ["--data", "text", "--bs", "32", "--sub-seq-len", "100", "--hidden-size", "128",
-         "--epochs", "1", "--lr", "1e-2", "--no-progress"]  # fmt: skip
+FLAGS = [
+    "--data",
+    "text",
+    "--bs",
+    "32",
+    "--sub-seq-len",
+    "100",
+    "--hidden-size",
+    "128",
+    "--epochs",
+    "1",
+    "--lr",
+    "1e-2",
+    "--no-progress",
+]
 
 
 def rate(steps: list[dict]) -> float:
@@ -61,8 +74,16 @@ def notebook(n_steps: int) -> float:
     dls = tk.create_dls_text(bs=32, sub_seq_len=100)
     dls.train.max_batches = n_steps
     times = StepTimes()
-    learn = tk.RNNLearner(dls, hidden_size=128, sub_seq_len=100, metrics=[tk.bits_per_char],
-                          seed=0, cbs=[times], progress=False, act_mem=False)  # fmt: skip
+    learn = tk.RNNLearner(
+        dls,
+        hidden_size=128,
+        sub_seq_len=100,
+        metrics=[tk.bits_per_char],
+        seed=0,
+        cbs=[times],
+        progress=False,
+        act_mem=False,
+    )
     learn.fit_flat_cos(1, lr=1e-2)
     return rate(times.steps)
 
@@ -76,8 +97,10 @@ def machine() -> str:
         pass
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{cpu}; {usable} usable cores of {os.cpu_count()}; load average {load:.1f} at "
-            f"start; torch {torch.__version__}; Python {platform.python_version()}")  # fmt: skip
+    return (
+        f"{cpu}; {usable} usable cores of {os.cpu_count()}; load average {load:.1f} at "
+        f"start; torch {torch.__version__}; Python {platform.python_version()}"
+    )
 
 
 def main() -> None:
@@ -96,10 +119,14 @@ def main() -> None:
             print(f"round {r + 1}: {line}", flush=True)
     med = {k: statistics.median(v) for k, v in runs.items()}
     table = tk.Table(
-        {"run": k, "samples/s (median)": f"{med[k]:,.0f}", "each round": " ".join(f"{x:,.0f}" for x in v),
-         "vs cli x1": f"{med[k] / med['cli x1']:.2f}x"}
+        {
+            "run": k,
+            "samples/s (median)": f"{med[k]:,.0f}",
+            "each round": " ".join(f"{x:,.0f}" for x in v),
+            "vs cli x1": f"{med[k] / med['cli x1']:.2f}x",
+        }
         for k, v in runs.items()
-    )  # fmt: skip
+    )
     print(table.to_markdown())
     print(f"2 processes / 1 process (CLI): {med['cli x2'] / med['cli x1']:.2f}x")
     print(f"notebook time per sample / CLI's: {med['cli x1'] / med['notebook']:.3f}x")
