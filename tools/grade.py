@@ -62,19 +62,23 @@ SUSPECT = {
 
 
 def flags(submitted: Path, source: Path) -> str:
-    """What the student's own code cells of ``submitted`` (solution cells, and cells of
-    theirs that the source notebook does not have) do that SUSPECT names; "" for none."""
+    """What the lines the student wrote in ``submitted`` (in solution cells, and in cells of
+    theirs that the source notebook does not have; the notebook's own lines left out) do
+    that SUSPECT names; "" for none."""
     import nbformat
 
     if not submitted.exists():  # not handed in: nbgrader scores it zero
         return ""
-    given = {c.source for c in nbformat.read(source, as_version=4).cells}
+    given = {
+        line for c in nbformat.read(source, as_version=4).cells for line in c.source.splitlines()
+    }
     found = set()
     for cell in nbformat.read(submitted, as_version=4).cells:
         meta = cell.metadata.get("nbgrader")  # test and setup cells: nbgrader restores them
-        mine = meta.get("solution", False) if meta else cell.source not in given
-        if cell.cell_type == "code" and mine:
-            found |= {name for name, pattern in SUSPECT.items() if re.search(pattern, cell.source)}
+        if cell.cell_type != "code" or (meta and not meta.get("solution", False)):
+            continue
+        written = "\n".join(line for line in cell.source.splitlines() if line not in given)
+        found |= {name for name, pattern in SUSPECT.items() if re.search(pattern, written)}
     return "; ".join(sorted(found))
 
 
