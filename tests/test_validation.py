@@ -704,6 +704,8 @@ def sizes_of_the_public_api():
     rnn = StatefulRNN(rnn_type="rnn", hidden_size=4)
     dls20 = window_dls(20)
     text_model = StatefulRNN(rnn_type="gru", hidden_size=4, vocab_size=2)
+    text_dls = create_dls_text(DOCS, bs=2, sub_seq_len=8)
+    text_learner = RNNLearner(text_dls, rnn_type="gru", hidden_size=4, sub_seq_len=8)
     calls = {
         "create_dls.bs": lambda v: create_dls(sig, sig, win_sz=40, bs=v),
         "create_dls.win_sz": lambda v: create_dls(sig, sig, win_sz=v),
@@ -764,6 +766,9 @@ def sizes_of_the_public_api():
         "error_by_draws.n_repeats": lambda v: tk.error_by_draws(
             rnn, uu, uu, tk.BPTT("truncated", 10), 1, v
         ),
+        "grad_by_lag_text.T": lambda v: tk.grad_by_lag_text(text_learner, T=v, bs=2),
+        "grad_by_lag_text.bs": lambda v: tk.grad_by_lag_text(text_learner, T=8, bs=v),
+        "bias_variance.n_draws": lambda v: tk.bias_variance(rnn, uu, uu, {}, n_draws=(1, v)),
         "compare.n_epoch": lambda v: tk.compare([{}], lambda **kw: window_dls(), n_epoch=v),
         "compare.equal_steps": lambda v: tk.compare([{}], lambda **kw: window_dls(), equal_steps=v),
     }
@@ -800,6 +805,13 @@ def test_every_size_argument_of_the_public_api_names_a_bad_value(label, value):
             lambda: tk.initial_state(StatefulRNN(), [0.0] * 5, [0.0] * 5, lr=-1),
             ValueError,
             r"lr must be a finite number in \(0",
+        ),
+        (
+            lambda: tk.bias_variance(
+                StatefulRNN(), torch.zeros(1, 8, 1), torch.zeros(1, 8, 1), {}, n_draws=3
+            ),
+            TypeError,
+            r"n_draws must be a non-empty tuple of ints >= 1 \(the M to average\), got 3",
         ),
     ],
 )

@@ -69,6 +69,11 @@ def bias_variance(model, u, y, bptts: dict, n_draws: tuple[int, ...] = (1, 4, 16
     gradient: the same for a deterministic mode), and the variance of one draw relative to
     ||g||². Returns rows of dicts: label, M, rel_error, cosine, rel_variance.
     Cost: max(n_draws) forward and backward passes per randomized mode, one otherwise."""
+    if not isinstance(n_draws, (tuple, list)) or not n_draws:
+        raise TypeError(
+            f"n_draws must be a non-empty tuple of ints >= 1 (the M to average), got {n_draws!r}."
+        )
+    n_draws = tuple(check_int("n_draws", m) for m in n_draws)
     exact = window_gradient(model, u, y, BPTT())
     rows = []
     for label, bptt in bptts.items():

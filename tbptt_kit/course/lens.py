@@ -24,6 +24,7 @@ import torch
 
 from ..core.learner import Learner
 from ..modes.bptt import BPTT
+from ..validation import check_int
 from .losses import cross_entropy, mae
 from .run import learner_for, run_windows
 from .style import curve_style, describe
@@ -108,6 +109,7 @@ def grad_by_lag_text(learn_or_model, batch=None, sub_seq_len=None, T: int = 200,
     if batch is None:
         if not isinstance(learn_or_model, Learner):
             raise ValueError("grad_by_lag_text(model, ...) needs a batch: a (u, y) pair of ids.")
+        T, bs = check_int("T", T), check_int("bs", bs)
         valid = learn_or_model.dls.records("valid").values()
         u, y = (np.concatenate([r[i].reshape(-1) for r in valid])[: bs * T] for i in (0, 1))
         if len(u) < bs * T:
