@@ -21,6 +21,7 @@ from ..core.model import StatefulRNN
 from ..data.loaders import DataLoaders
 from ..data.silverbox import N_INIT
 from ..modes.bptt import BPTT
+from ..tooling.cuda_graph import CudaGraphCB
 from ..validation import check_int, check_number
 from .callbacks import GradClipCB, NonFiniteCB, ProgressCB, Recorder, SmokeCB
 from .evaluate import free_run_rmse, simulate
@@ -57,7 +58,9 @@ class RNNLearner(Learner):
 
     Callbacks always on: ``Recorder`` (as ``.recorder``), ``NonFiniteCB``, ``SmokeCB``. Optional: ``progress`` (the live table), ``act_mem`` (the act_mem column),
     ``max_memory`` (the budget guard: bytes, "2 GiB", None for the default budget, math.inf
-    for none), ``clip_grad`` (clip the gradients' norm to this value; None: off).
+    for none), ``clip_grad`` (clip the gradients' norm to this value; None: off),
+    ``cuda_graph`` (on a CUDA GPU, full and truncated BPTT's steps replayed as CUDA graphs:
+    ``CudaGraphCB``; elsewhere a one-line notice and nothing changed).
 
     Text loaders (``create_dls_text``): the model reads token ids through an embedding and
     gives logits; ``vocab_size`` defaults to the loaders' vocabulary, ``loss_func`` (None) to
@@ -86,6 +89,7 @@ class RNNLearner(Learner):
         vocab_size: int | None = None,
         bptt: BPTT | str | None = None,
         bptt_len: int | None = None,
+        cuda_graph: bool = False,
     ):
         bptt = BPTT.of(sub_seq_len, mode, backprop_len, truncation, bptt, bptt_len)  # checked
         vocab_size, loss_func = _text_or_signals(dls, vocab_size, loss_func)
@@ -98,6 +102,7 @@ class RNNLearner(Learner):
         extras = [self.recorder, NonFiniteCB(), SmokeCB(), BudgetCB(max_memory)]
         extras += [ProgressCB()] * progress + [ActMemCB()] * act_mem
         extras += [GradClipCB(clip_grad)] if clip_grad is not None else []
+        extras += CudaGraphCB.if_asked(cuda_graph)
         super().__init__(
             dls,
             model.to(dls.train.device),
