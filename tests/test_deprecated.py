@@ -114,6 +114,12 @@ def test_bptt_len_is_backprop_len():
     assert learn.bptt == BPTT("truncated", 20, 40)
 
 
+def test_the_warning_points_at_the_line_that_used_the_old_name():
+    with pytest.warns(DeprecationWarning, match="bptt_len= is now backprop_len=") as caught:
+        tk.RNNLearner(windows_dls(20), hidden_size=4, sub_seq_len=20, bptt_len=40, progress=False)
+    assert [w.filename for w in caught] == [__file__]
+
+
 def test_a_string_as_bptt_is_the_mode():
     with pytest.warns(
         DeprecationWarning,

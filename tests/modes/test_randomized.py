@@ -389,3 +389,43 @@ def test_predictions_without_a_gradient_are_the_plain_loops():
     learn = Learner(dls, StatefulRNN(rnn_type="gru", hidden_size=6), bptt)
     plain = Learner(dls, learn.model, BPTT.of(10))
     assert torch.equal(learn.predict()[0], plain.predict()[0])
+
+
+def test_a_cut_before_every_step_stops_every_gradient_at_its_step():
+    """A distribution of one length, 1: every boundary is cut, from the very first one on;
+    each output's gradient reaches its own input only."""
+    torch.manual_seed(0)
+    model, carry = StatefulRNN(rnn_type="gru", hidden_size=4), RandomCuts(Truncation(probs=(1.0,)))
+    for call in range(2):
+        u = torch.randn(2, 5, 1, requires_grad=True)
+        pred, _ = carry(model, u, None, torch.tensor([call == 0] * 2))
+        for t in range(5):
+            (g,) = torch.autograd.grad(pred[:, t].sum(), u, retain_graph=True)
+            assert (g[:, t] != 0).all() and (g[:, :t] == 0).all(), (call, t)
+
+
+class PastLengths(Callback):
+    """The steps the carry keeps to run again, after each training step, beside the steps
+    since its window started."""
+
+    def before_fit(self, learn):
+        self.seen = []
+
+    def after_batch(self, learn):
+        if learn.training:
+            self.seen.append((learn.carry.past_u.shape[1], (learn.batch.sub_idx + 1) * 8))
+
+
+def test_the_steps_run_again_never_reach_before_the_windows_start():
+    past = PastLengths()
+    learn = echo_learner(BPTT("randomized", 8, truncation=Truncation(mean_len=12, seed=0)), past)
+    learn.fit(1)
+    assert all(kept <= since for kept, since in past.seen)
+    assert any(kept == since > 8 for kept, since in past.seen)  # and they do reach back
+
+
+def test_a_numpy_seed_is_kept_as_an_int_and_a_bad_one_named():
+    t = Truncation(mean_len=8, seed=np.int64(3))
+    assert t.seed == 3 and type(t.seed) is int and t == Truncation(mean_len=8, seed=3)
+    with pytest.raises(ValueError, match=r"^seed must be an int >= 0, got -1"):
+        Truncation(mean_len=8, seed=-1)

@@ -224,3 +224,35 @@ def test_the_text_gradient_is_exactly_zero_beyond_the_sub_window():
     assert full.shape == cut.shape == (32,)
     assert (full > 0).all() and (cut[:8] > 0).all() and (cut[8:] == 0).all()
     np.testing.assert_allclose(cut[:8], full[:8], rtol=1e-5)
+
+
+class Steps(torch.nn.Module):
+    """The model, counting the steps it runs while a gradient is taken."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.steps = model, 0
+
+    def forward(self, u, state=None):
+        self.steps += u.shape[1] if torch.is_grad_enabled() else 0
+        return self.model(u, state)
+
+
+class StepsPerSubWindow(Callback):
+    def before_fit(self, learn):
+        self.seen, self.before = [], 0
+
+    def after_batch(self, learn):
+        if learn.training:
+            self.seen.append(learn.model.steps - self.before)
+            self.before = learn.model.steps
+
+
+def test_tbptt_runs_again_only_the_steps_of_its_own_window():
+    """Windows of 60, k1 = 10, k2 = 25: the sub-windows run 10, 20, 25, 25, 25, 25 steps,
+    the first of each window from its own start, never the last window's steps."""
+    dls = create_dls(record(600), record(300, 1), bs=4, win_sz=60, stp_sz=60, sub_seq_len=10)
+    counted = StepsPerSubWindow()
+    learn = Learner(dls, Steps(model()), BPTT("truncated", 10, 25), cbs=[counted])
+    learn.fit(1)
+    assert counted.seen == [10, 20, 25, 25, 25, 25] * (len(dls.train) // 6)
