@@ -1,9 +1,9 @@
 """Loaders from files or arrays, every argument checked: ``create_dls`` (windows) and
 ``create_stream_dls`` (the stream layout, HDF5 records read lazily).
 
-The loaders themselves are the core's (``tbptt_kit/core/windows.py``, ``streams.py``); here
-the records are read (``data/hdf5.py``), checked (lengths, channels, finiteness, precision)
-and measured (the training statistics, in one streaming pass for long records).
+The loaders themselves are the core's (``tbptt_kit/core/windows.py``, ``streams.py``); the
+records are read and checked in ``records.py`` (lengths, channels, finiteness, precision)
+and measured here (the training statistics, in one streaming pass for long records).
 """
 
 from __future__ import annotations
@@ -11,16 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..core.streams import StreamDataset, StreamLoader, pack_records
 from ..core.windows import Record, WindowDataset, WindowLoader
-from ..tooling.smoke import smoke_samples
 from ..validation import (
-    as_signal,
     check_int,
     check_precision,
     check_record_channels,
@@ -29,7 +26,14 @@ from ..validation import (
     check_sub_seq_len,
     check_units,
 )
-from .hdf5 import HDF5Signals, read_record
+from .records import (
+    check_channels,
+    check_records,
+    check_rows,
+    check_windows,
+    load_records,
+    stream_records,
+)
 
 __all__ = [
     "DataLoaders",
@@ -126,56 +130,6 @@ class DataLoaders:
         return self
 
 
-def as_2d(a, name: str) -> np.ndarray:
-    """A signal (T,) or (T, n) as a checked float32 (T, n) array (``validation.as_signal``)."""
-    return as_signal(a, name)
-
-
-def check_channels(train: Sequence[Record], valid: Sequence[Record], test: dict) -> None:
-    """Raise a ValueError unless every record has the training records' channel counts
-    (n_u, n_y), and no training channel is constant (its std would be 0)."""
-    n_u, n_y = as_2d(train[0][0], "train u").shape[1], as_2d(train[0][1], "train y").shape[1]
-    parts = [("train", r) for r in train] + [("valid", r) for r in valid]
-    parts += [(f"test {name!r}", r) for name, r in test.items()]
-    for what, (u, y) in parts:
-        got = (as_2d(u, f"{what} u").shape[1], as_2d(y, f"{what} y").shape[1])
-        if got != (n_u, n_y):
-            raise ValueError(
-                f"{what} has (n_u, n_y) = {got} channels, but train has {(n_u, n_y)}: "
-                f"every record needs the same input and output channels."
-            )
-    for signal, index in (("u", 0), ("y", 1)):
-        values = np.concatenate([as_2d(r[index], "train") for r in train])
-        constant = values.max(0) == values.min(0)  # exact: a float32 std of 1e10s is not 0
-        if constant.any():
-            raise ValueError(
-                f"train {signal} channel {int(np.argmax(constant))} is constant (std 0): "
-                f"it cannot be normalised; drop it or use a record where it varies."
-            )
-
-
-def _load_records(source, u_names: Sequence[str], y_names: Sequence[str], what: str):
-    """A path, an (u, y) pair, or a list of either -> list of records, and fs if known."""
-    if source is None:
-        return [], None
-    items = source if isinstance(source, list) else [source]
-    records, fs = [], None
-    for item in items:
-        if isinstance(item, (str, Path)):
-            signals, fs = read_record(item, list(u_names) + list(y_names))
-            u = np.stack([signals[n] for n in u_names], axis=1)
-            y = np.stack([signals[n] for n in y_names], axis=1)
-            records.append((u, y))
-        elif isinstance(item, tuple) and len(item) == 2:
-            records.append((as_2d(item[0], f"{what} u"), as_2d(item[1], f"{what} y")))
-        else:
-            raise TypeError(
-                f"{what} must be an HDF5 path, a (u, y) pair of arrays, or a list of those; "
-                f"got {type(item).__name__}."
-            )
-    return records, fs
-
-
 def create_dls(
     train,
     valid,
@@ -209,13 +163,13 @@ def create_dls(
     valid_stp_sz = win_sz if valid_stp_sz is None else check_int("valid_stp_sz", valid_stp_sz)
     check_sub_seq_len(win_sz, sub_seq_len)
     seed, units = check_seed(seed), check_units(units)
-    train_records, fs = _load_records(train, u_names, y_names, "train")
-    valid_records, _ = _load_records(valid, u_names, y_names, "valid")
+    train_records, fs = load_records(train, u_names, y_names, "train")
+    valid_records, _ = load_records(valid, u_names, y_names, "valid")
     if not train_records or not valid_records:
         raise ValueError("train and valid each need at least one record.")
     test_records = {}
     for name, item in (test or {}).items():
-        test_records[name] = _load_records(item, u_names, y_names, f"test {name!r}")[0][0]
+        test_records[name] = load_records(item, u_names, y_names, f"test {name!r}")[0][0]
         check_same_length(
             f"test {name!r} u", len(test_records[name][0]), "its y", len(test_records[name][1])
         )
@@ -234,54 +188,6 @@ def create_dls(
         fs=fs,
         units=units,
     )
-
-
-def check_windows(records: Sequence[Record], win_sz: int, what: str) -> None:
-    """A ValueError unless every record's u and y have one length, at least ``win_sz``."""
-    for i, (u, y) in enumerate(records):
-        check_same_length(f"{what} record {i} u", len(u), "its y", len(y))
-    shortest = min(len(u) for u, _ in records)
-    if win_sz > shortest:
-        raise ValueError(
-            f"win_sz={win_sz} is longer than the shortest {what} record ({shortest} samples): "
-            f"choose win_sz <= {shortest}."
-        )
-
-
-def check_rows(lengths, bs: int, sub_seq_len: int, cut_records: bool, bs_name: str, what: str):
-    """Raise a ValueError when ``bs`` rows cannot be filled (a record, or a cut piece, each)."""
-    n_sub = sum(math.ceil(n / sub_seq_len) for n in lengths)
-    if cut_records and bs > n_sub:
-        raise ValueError(
-            f"{bs_name}={bs} is larger than the number of streams the {what} data can fill: "
-            f"its {len(lengths)} record(s) hold {n_sub} sub-windows of sub_seq_len="
-            f"{sub_seq_len}, one per stream at least. Choose {bs_name} <= {n_sub} (or a "
-            f"shorter sub_seq_len)."
-        )
-    if not cut_records and bs > len(lengths):
-        raise ValueError(
-            f"{bs_name}={bs} rows need at least {bs} {what} records: each row reads whole "
-            f"records, and there are {len(lengths)}. Choose {bs_name} <= {len(lengths)}, or "
-            f"cut_records=True to cut the records into {bs_name} streams (each piece that "
-            "continues a record in another row then starts from a zero state)."
-        )
-
-
-def check_records(u_lengths, y_lengths, sub_seq_len: int, what: str = "train") -> None:
-    """Raise a ValueError for no records, an empty record, u and y of different lengths, or a
-    ``sub_seq_len`` longer than every record."""
-    if not u_lengths:
-        raise ValueError(f"the stream layout needs at least one {what} record, got none.")
-    for i, (nu, ny) in enumerate(zip(u_lengths, y_lengths, strict=True)):
-        if nu == 0:
-            raise ValueError(f"{what} record {i} is empty (0 samples): drop it from the records.")
-        if nu != ny:
-            raise ValueError(f"{what} record {i}: u and y differ in length ({nu} vs {ny} samples).")
-    if sub_seq_len > max(u_lengths):
-        raise ValueError(
-            f"sub_seq_len={sub_seq_len} is longer than every {what} record (the longest has "
-            f"{max(u_lengths)} samples): choose sub_seq_len <= {max(u_lengths)}."
-        )
 
 
 def stream_loader(ds, bs: int, sub_seq_len: int, what="train", cut_records=False, **kw):
@@ -360,29 +266,6 @@ def streaming_normalizer(ds: StreamDataset, block: int = 1 << 16) -> Normalizer:
     return Normalizer(*stats)
 
 
-def _stream_records(source, u_names, y_names, what: str, lazy: bool):
-    """A path, a (u, y) pair, or a list of either -> (list of u, list of y, fs or None)."""
-    items = source if isinstance(source, list) else [source]
-    us, ys, fs = [], [], None
-    for i, item in enumerate(items):
-        if isinstance(item, (str, Path)):
-            u, y = HDF5Signals(item, u_names), HDF5Signals(item, y_names)
-            fs = u.fs
-            if not lazy:
-                u, y = u[:], y[:]
-        elif isinstance(item, tuple) and len(item) == 2:
-            u, y = as_2d(item[0], f"{what} record {i} u"), as_2d(item[1], f"{what} record {i} y")
-            u, y = u[: smoke_samples(len(u))], y[: smoke_samples(len(y))]  # smoke mode: shorter
-        else:
-            raise TypeError(
-                f"{what} must be an HDF5 path, a (u, y) pair of arrays, or a list of those; "
-                f"got {type(item).__name__} at position {i}."
-            )
-        us.append(u)
-        ys.append(y)
-    return us, ys, fs
-
-
 def create_stream_dls(
     train,
     valid,
@@ -423,11 +306,11 @@ def create_stream_dls(
     bs, sub_seq_len = check_int("bs", bs), check_int("sub_seq_len", sub_seq_len)
     valid_bs = bs if valid_bs is None else check_int("valid_bs", valid_bs)
     seed, units = check_seed(seed), check_units(units)
-    u_tr, y_tr, fs = _stream_records(train, u_names, y_names, "train", lazy)
-    u_va, y_va, _ = _stream_records(valid, u_names, y_names, "valid", lazy)
+    u_tr, y_tr, fs = stream_records(train, u_names, y_names, "train", lazy)
+    u_va, y_va, _ = stream_records(valid, u_names, y_names, "valid", lazy)
     test_records = {}
     for name, item in (test or {}).items():
-        u, y, _ = _stream_records(item, u_names, y_names, f"test {name!r}", lazy=False)
+        u, y, _ = stream_records(item, u_names, y_names, f"test {name!r}", lazy=False)
         check_same_length(f"test {name!r} u", len(u[0]), "its y", len(y[0]))
         test_records[name] = (u[0], y[0])
     check_record_channels((u_tr, y_tr), (u_va, y_va), test_records)
