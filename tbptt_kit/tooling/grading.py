@@ -31,7 +31,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import os
-import selectors
 import subprocess
 import sys
 import threading
@@ -64,7 +63,7 @@ _NP_FLOATS = {numpy.float16, numpy.float32, numpy.float64}
 _SETPROFILE, _GETPROFILE = sys.setprofile, sys.getprofile
 _THREAD_SETPROFILE, _THREAD_GETPROFILE = threading.setprofile, threading.getprofile
 _POPEN, _PIPE, _TIMEOUT = subprocess.Popen, subprocess.PIPE, subprocess.TimeoutExpired
-_SELECTOR, _EVENT_READ = selectors.DefaultSelector, selectors.EVENT_READ
+_THREAD = threading.Thread
 _EXECUTABLE = sys.executable
 _ENV = {k: os.environ[k] for k in ("PATH", "HOME", "SYSTEMROOT", "TMPDIR") if k in os.environ}
 _ENV |= {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # its work is small
@@ -267,15 +266,16 @@ class CleanProcess:
 
     def readline(self, timeout: float) -> str:
         """The next line it writes, within ``timeout`` seconds."""
-        with _SELECTOR() as selector:
-            selector.register(self._process.stdout, _EVENT_READ)
-            if not selector.select(timeout):
-                self.close()
-                raise TimeoutError(f"{self.command} said nothing in {timeout:.0f} s")
-        line = self._process.stdout.readline()
-        if not line:
+        found = []
+        reader = _THREAD(target=lambda: found.append(self._process.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if reader.is_alive():
+            self.close()
+            raise TimeoutError(f"{self.command} said nothing in {timeout:.0f} s")
+        if not found[0]:
             raise RuntimeError(f"{self.command} ended: {self._stderr()}")
-        return line.decode()
+        return found[0].decode()
 
     def finish(self, text: str, timeout: float) -> str:
         """Send ``text``, close its input, and return its last line of output."""

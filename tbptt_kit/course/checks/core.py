@@ -207,8 +207,14 @@ def judge(ex: Exercise, cases: list, results: list, want: Callable) -> tuple[Ver
         if problem:
             hint = f" Hint: {ex.hint}" if isinstance(problem, Differs) and ex.hint else ""
             return WRONG, f"{ex.title}: not yet right. {ex.shown(case)}: {problem}{hint}"
-    drawn = f", {ex.draws} of them drawn at random" if ex.draw else ""
-    return RIGHT, f"{ex.title}: right, on all {len(cases)} cases{drawn}. Well done."
+    n, drawn = len(cases), len(cases) - len(ex.fixed)
+    if drawn < 0:  # the first cases only: the part of a graded test a student sees
+        more = f" and {ex.draws} drawn at random" if ex.draw else ""
+        first = "the first case" if n == 1 else f"the first {n} cases"
+        return RIGHT, f"{ex.title}: right on {first}; grading runs all {len(ex.fixed)}{more}."
+    return RIGHT, f"{ex.title}: right, on all {n} cases" + (
+        f", {drawn} of them drawn at random. Well done." if drawn else ". Well done."
+    )
 
 
 # -- the student's side: call the function, read its result --------------------------------
