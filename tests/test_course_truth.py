@@ -561,6 +561,11 @@ def test_the_notebooks_from_06_on_have_their_false_cases():
     assert {p.stem for p in NOTEBOOKS if p.stem[:2] >= "06"} <= set(FALSE_CASES)
 
 
+def test_every_notebook_with_a_claim_has_its_false_cases():
+    with_claims = {p.stem for p in NOTEBOOKS if claim_calls(p)}
+    assert with_claims <= set(FALSE_CASES), sorted(with_claims - set(FALSE_CASES))
+
+
 @pytest.mark.parametrize("path", CLAIMED, ids=[p.stem for p in CLAIMED])
 def test_every_claim_has_a_case(path):
     calls, pieces = claim_calls(path), FALSE_CASES[path.stem]
