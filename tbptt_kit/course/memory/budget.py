@@ -106,7 +106,7 @@ def n_parameters(
     """Parameters of a ``StatefulRNN``: per layer g·H·(in + H) weights and 2·g·H biases
     (g = 4 gates for an LSTM, 3 for a GRU, 1 for a plain RNN), and the head's H·O + O."""
     g, H = {"lstm": 4, "gru": 3, "rnn": 1}[rnn_type], hidden_size
-    layers = sum(g * H * ((input_size if i == 0 else H) + H + 2) for i in range(num_layers))
+    layers = g * H * (input_size + H + 2) + (num_layers - 1) * g * H * (H + H + 2)
     return layers + H * output_size + output_size
 
 
@@ -142,13 +142,15 @@ def predict_step_memory(
 def largest_sub_seq_len(win_sz: int, budget: float, **sizes) -> int | None:
     """The largest divisor of ``win_sz`` whose predicted step fits ``budget`` (None: not even 1).
 
-    sizes: the other arguments of ``predict_step_memory``."""
-    fits = [
-        d
-        for d in divisors(win_sz)
-        if sum(predict_step_memory(win_sz=win_sz, sub_seq_len=d, **sizes).values()) <= budget
-    ]
-    return max(fits) if fits else None
+    sizes: the other arguments of ``predict_step_memory``. A win_sz above 10**12 (its divisors
+    would take seconds to list) gets 1 when that fits."""
+
+    def fits(d: int) -> bool:
+        return sum(predict_step_memory(win_sz=win_sz, sub_seq_len=d, **sizes).values()) <= budget
+
+    if not fits(1):
+        return None
+    return max(d for d in (divisors(win_sz) if win_sz <= 10**12 else [1]) if fits(d))
 
 
 def check_budget(max_memory=None, **sizes) -> int:

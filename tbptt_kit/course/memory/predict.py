@@ -86,6 +86,11 @@ def estimate_memory(
     """
     if rnn_type not in RNN_TYPES:
         raise ValueError(f"rnn_type={rnn_type!r} is unknown: choose one of {sorted(RNN_TYPES)}.")
+    sizes = dict(hidden_size=hidden_size, num_layers=num_layers, bs=bs, win_sz=win_sz)
+    sizes |= dict(input_size=input_size, output_size=output_size)
+    hidden_size, num_layers, bs, win_sz, input_size, output_size = (
+        check_int(name, value) for name, value in sizes.items()
+    )
     T = _steps_held(win_sz, sub_seq_len, graph_len)
     path = path or kernel_path(rnn_type, device)
     if path == "onednn" and rnn_type != "lstm":
@@ -95,17 +100,20 @@ def estimate_memory(
     head_copy = H if B > 1 or path == "native" else 0  # time-major output made batch-first
     floats = B * T * (input_size + output_size + head_copy)  # input, residual, the head's copy
     nbytes = 0
-    for layer in range(L):
+    # layers differ only as the first (its input) and the last (no layer above keeps its
+    # output): one of each kind, counted as often as it occurs (time flat in num_layers)
+    kinds = {0: 1, L - 1: 1} | ({1: L - 2} if L > 2 else {})
+    for layer, count in kinds.items():
         if path == "onednn":
             layer_in = input_size if layer == 0 else H
-            nbytes += onednn_workspace_bytes(T, B, layer_in, H)
-            floats += B * T * H + 2 * n_states * B * H  # its output; start and end states
+            nbytes += count * onednn_workspace_bytes(T, B, layer_in, H)
+            floats += count * (B * T * H + 2 * n_states * B * H)  # output; first, last states
         elif path == "native":
-            floats += B * T * NATIVE_CELL[rnn_type] * H
-            floats += B * T * H * (layer < L - 1)  # its output, kept by the layer above
-            floats += B * H * (rnn_type == "rnn")  # h(0); LSTM and GRU count it in the 7H
+            floats += count * B * T * NATIVE_CELL[rnn_type] * H
+            floats += count * B * T * H * (layer < L - 1)  # its output, kept by the layer above
+            floats += count * B * H * (rnn_type == "rnn")  # h(0); LSTM, GRU: in the 7H
         elif path == "cudnn":
-            floats += B * T * CUDNN_CELL[rnn_type] * H + n_states * B * H
+            floats += count * (B * T * CUDNN_CELL[rnn_type] * H + n_states * B * H)
             nbytes += CUDNN_FIXED_BYTES * (layer == 0)
         else:
             raise ValueError(f"path={path!r} is unknown: choose 'onednn', 'native' or 'cudnn'.")
