@@ -27,7 +27,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from tracemalloc import get_traced_memory, start, stop
+from tracemalloc import get_traced_memory, is_tracing, reset_peak, start, stop
 
 __builtins__ = dict(vars(builtins))  # a copy: a cell that patches builtins does not reach here
 
@@ -259,12 +259,7 @@ def collect(ex: Exercise, func, cases: list) -> list:
 def _outcome(ex: Exercise, func, call: dict, grading) -> dict:
     try:
         if ex.traced:
-            start()
-            try:
-                result = func(*call["args"])
-            finally:
-                call["peak"] = get_traced_memory()[1]
-                stop()
+            result = _traced(func, call)
         else:
             result = func(*call["args"])
         return {"value": ex.answer(result, call)}
@@ -277,6 +272,23 @@ def _outcome(ex: Exercise, func, call: dict, grading) -> dict:
     except Exception as err:  # the student's code may fail in any way: say how
         meaning = [m for words, m in ex.errors if words in str(err)]
         return {"wrong": " ".join([f"your function raised {type(err).__name__}: {err}", *meaning])}
+
+
+def _traced(func, call: dict):
+    """func(*call["args"]), the bytes it allocated at its peak in call["peak"] (tracemalloc;
+    a notebook's own tracing goes on)."""
+    tracing = is_tracing()
+    if tracing:
+        reset_peak()
+    else:
+        start()
+    before = get_traced_memory()[0]
+    try:
+        return func(*call["args"])
+    finally:
+        call["peak"] = get_traced_memory()[1] - before
+        if not tracing:
+            stop()
 
 
 def graded(key: str, func, first: int | None = None) -> None:

@@ -107,3 +107,16 @@ def test_the_broadcast_is_caught_by_its_memory_though_its_number_is_right():
     assert math.isclose(broadcasting_mean(*args), RIGHT_MEAN(*args), rel_tol=1e-9)
     verdict, said = self_check("02.2", broadcasting_mean)
     assert verdict == "wrong" and "broadcasts to a (T, T) matrix" in said
+
+
+def test_a_notebooks_own_memory_tracing_goes_on_and_does_not_count():
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        kept = [bytearray(10**7)]  # 10 MB the notebook holds while it traces
+        assert self_check("02.2", RIGHT_MEAN)[0] == "right"
+        assert self_check("02.2", broadcasting_mean)[0] == "wrong"
+        assert tracemalloc.is_tracing() and kept
+    finally:
+        tracemalloc.stop()
