@@ -6,16 +6,18 @@
    and ``estimate_memory``'s cuDNN prediction beside them.
 2. Speed at the example's settings (simulated Silverbox, win_sz 500, stp_sz 10, bs 16,
    LSTM 40, Adam 3e-3): batches of windows per second, full BPTT and TBPTT(100), for the
-   kit (``RNNLearner``, timed over its training batches) and for a bare PyTorch loop
-   (``nn.LSTM`` + ``nn.Linear``, the state carried and detached), and the bare TBPTT loop
-   with its sub-window step (forward, loss, backward) captured in a CUDA graph.
+   kit (``RNNLearner``, timed over its training batches, ``tbptt_kit.course.gpu_speed``),
+   eager and with ``cuda_graph=True`` (its peak memory beside), and for a bare PyTorch loop
+   (``nn.LSTM`` + ``nn.Linear``, the state carried and detached), and the bare loop with its
+   (sub-)window step (forward, loss, backward) captured in a CUDA graph.
 
 It writes gpu.json and gpu.md (a Markdown table) into --out. Needs a CUDA GPU.
-``--table FILE`` prints the table of an earlier run's gpu.json with the predictions of the
-``estimate_memory`` in this checkout (no GPU needed): benchmarks/gpu-h200.json holds the run
-that benchmarks/README.md shows.
+``--speed-only`` skips part 1 (a few minutes). ``--table FILE`` prints the table of an
+earlier run's gpu.json with the predictions of the ``estimate_memory`` in this checkout (no
+GPU needed): benchmarks/gpu-h200.json holds the run that benchmarks/README.md shows.
 
     python benchmarks/gpu.py --out gpu-run
+    python benchmarks/gpu.py --speed-only --out gpu-run    # benchmarks/gpu_check.sh runs it
     python benchmarks/gpu.py --table benchmarks/gpu-h200.json
 """
 
@@ -30,9 +32,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from tbptt_kit import Callback, RNNLearner, create_dls_silverbox, fun_rmse
-from tbptt_kit.course.memory import estimate_memory, measure_memory
+from tbptt_kit import create_dls_silverbox
 from tbptt_kit.core.model import StatefulRNN
+from tbptt_kit.course.gpu_speed import kit_speed
+from tbptt_kit.course.memory import estimate_memory, measure_memory
 
 BS, WIN_SZ, STP_SZ, HIDDEN, LR, K1 = 16, 500, 10, 40, 3e-3, 100
 
@@ -80,38 +83,6 @@ def memory_rows(win_szs=(500, 1000, 2000, 5000), hiddens=(40, 128, 256)) -> list
 
 
 # -- 2. speed ---------------------------------------------------------------------------
-class TrainTimer(Callback):
-    """Times the training batches of one epoch after ``warmup`` optimizer steps (synchronised)."""
-
-    def __init__(self, warmup: int = 20):
-        self.warmup, self.t0, self.t1, self.n = warmup, None, None, 0
-
-    def after_batch(self, learn):
-        if not learn.training:
-            return
-        self.n += 1
-        if self.n == self.warmup:
-            torch.cuda.synchronize()
-            self.t0, self.n0 = time.perf_counter(), self.n
-        if self.t0 is not None:
-            torch.cuda.synchronize()
-            self.t1, self.n1 = time.perf_counter(), self.n
-
-
-def kit_speed(dls, k1) -> dict:
-    timer = TrainTimer()
-    learn = RNNLearner(
-        dls, rnn_type="lstm", hidden_size=HIDDEN, sub_seq_len=k1, metrics=[fun_rmse], cbs=[timer]
-    )
-    learn.fit_flat_cos(1, lr=LR)
-    steps = timer.n1 - timer.n0
-    per_batch = 1 if k1 is None else WIN_SZ // k1
-    return dict(
-        steps_per_s=steps / (timer.t1 - timer.t0),
-        batches_per_s=steps / per_batch / (timer.t1 - timer.t0),
-    )
-
-
 class Bare(nn.Module):
     def __init__(self):
         super().__init__()
@@ -186,8 +157,13 @@ def speed_rows() -> list[dict]:
     rows = []
     for k1 in (None, K1):
         dls = create_dls_silverbox(bs=BS, win_sz=WIN_SZ, stp_sz=STP_SZ, sub_seq_len=k1).to("cuda")
-        rows.append(dict(who="kit", sub_seq_len=k1, **kit_speed(dls, k1)))
-        print(rows[-1], flush=True)
+        for graphed in (False, True):
+            try:
+                r = kit_speed(dls, k1, cuda_graph=graphed)
+            except Exception as e:  # report, go on: the table says what failed
+                r = dict(error=f"{type(e).__name__}: {e}"[:300])
+            rows.append(dict(who="kit + CUDA graph" if graphed else "kit", sub_seq_len=k1, **r))
+            print(rows[-1], flush=True)
     dls = create_dls_silverbox(bs=BS, win_sz=WIN_SZ, stp_sz=STP_SZ)
     batches = [(b.u.cuda(), b.y.cuda()) for b in dls.train if len(b.u) == BS][:400]
     for k1 in (None, K1):
@@ -209,12 +185,12 @@ def mib(n):
 
 
 def markdown(info, mem, speed) -> str:
-    lines = [
-        f"GPU: {info['gpu']}, torch {info['torch']}, cuDNN {info['cudnn']}",
-        "",
-        "| RNN | H | layers | bs | win_sz | mode | activations MiB | predicted MiB | pred/meas | peak MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    lines = [f"GPU: {info['gpu']}, torch {info['torch']}, cuDNN {info['cudnn']}", ""]
+    if mem:
+        lines += [
+            "| RNN | H | layers | bs | win_sz | mode | activations MiB | predicted MiB | pred/meas | peak MiB |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
     for r in mem:
         mode = "full" if r["sub_seq_len"] is None else f"TBPTT({r['sub_seq_len']})"
         ratio = r["predicted_bytes"] / r["activation_bytes"]
@@ -223,22 +199,53 @@ def markdown(info, mem, speed) -> str:
             f"{mib(r['activation_bytes'])} | {mib(r['predicted_bytes'])} | {ratio:.3f} | "
             f"{mib(r['peak_bytes'])} |"
         )
-    lines += ["", "| who | mode | batches/s | optimizer steps/s |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "| who | mode | batches/s | optimizer steps/s | peak MiB | steps replayed / eager |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in speed:
         mode = "full" if r["sub_seq_len"] is None else f"TBPTT({r['sub_seq_len']})"
         if "error" in r:
-            lines.append(f"| {r['who']} | {mode} | failed: {r['error'][:80]} | |")
-        else:
-            lines.append(
-                f"| {r['who']} | {mode} | {r['batches_per_s']:.0f} | {r['steps_per_s']:.0f} |"
-            )
-    return "\n".join(lines) + "\n"
+            lines.append(f"| {r['who']} | {mode} | failed: {r['error'][:80]} | | | |")
+            continue
+        replayed = f"{r['replayed']} / {r['eager']}" if "replayed" in r else ""
+        lines.append(
+            f"| {r['who']} | {mode} | {r['batches_per_s']:.0f} | {r['steps_per_s']:.0f} | "
+            f"{mib(r.get('peak_bytes'))} | {replayed} |"
+        )
+    return "\n".join([*lines, "", *summary(speed)]) + "\n"
+
+
+def summary(speed) -> list[str]:
+    """Issue 34's ratios: the kit's graphed TBPTT(100) and graphed full BPTT against its eager
+    full BPTT (targets 0.8 and 2), and the graphed peak memory against the eager one."""
+    rate = {
+        (r["who"], r["sub_seq_len"]): r for r in speed if "error" not in r and "batches_per_s" in r
+    }
+    eager_full = rate.get(("kit", None))
+    lines = []
+    for k1, target in ((K1, 0.8), (None, 2.0)):
+        graphed, eager = rate.get(("kit + CUDA graph", k1)), rate.get(("kit", k1))
+        mode = "full" if k1 is None else f"TBPTT({k1})"
+        if graphed is None or eager_full is None:
+            lines.append(f"graphed {mode}: not measured in this run")
+            continue
+        ratio = graphed["batches_per_s"] / eager_full["batches_per_s"]
+        memory = graphed["peak_bytes"] / eager["peak_bytes"] if eager else float("nan")
+        lines.append(
+            f"graphed {mode} / eager full: {ratio:.2f}x (target >= {target}: "
+            f"{'met' if ratio >= target else 'NOT met'}); peak memory graphed / eager "
+            f"{mode}: {memory:.3f}"
+        )
+    return lines
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="gpu-run")
     ap.add_argument("--table", help="an earlier run's gpu.json: print its table, run nothing")
+    ap.add_argument("--speed-only", action="store_true", help="skip the memory sweep (part 1)")
     args = ap.parse_args()
     if args.table:
         run = json.loads(Path(args.table).read_text())
@@ -258,7 +265,7 @@ def main():
         python=platform.python_version(),
     )
     print(info, flush=True)
-    mem = memory_rows()
+    mem = [] if args.speed_only else memory_rows()
     (out / "gpu.json").write_text(json.dumps(dict(info=info, memory=mem), indent=1))
     speed = speed_rows()
     (out / "gpu.json").write_text(json.dumps(dict(info=info, memory=mem, speed=speed), indent=1))

@@ -38,6 +38,7 @@ from .course.callbacks import (
 from .course.claims import ClaimError, claim
 from .course.compare import compare
 from .course.evaluate import error_by_position, free_run_rmse, initial_state, sample_text, simulate
+from .course.gpu_speed import gpu_speed, plot_gpu_speed, show_gpu_speed
 from .course.lens import grad_by_lag, grad_by_lag_text, plot_grad_by_lag
 from .course.losses import bits_per_char, cross_entropy, fun_rmse, mae
 from .course.memory import ActMemCB, BudgetCB, estimate_memory, measure_memory, resident_memory
@@ -58,6 +59,7 @@ from .data.silverbox import (
 from .data.text import Vocab, create_dls_text
 from .deprecated import InfluenceModel, TbpttResetCB, create_dls_influence, fit_influence
 from .modes import BPTT, Truncation, influence_bytes, rtrl_gradient
+from .tooling.cuda_graph import CudaGraphCB
 from .tooling.smoke import is_smoke
 from .tooling.threads import apply_thread_policy, thread_report
 
@@ -119,6 +121,7 @@ __all__ = [
     "fit_balancing",
     "free_run_rmse",
     "fun_rmse",
+    "gpu_speed",
     "grad_by_lag",
     "grad_by_lag_text",
     "initial_state",
@@ -126,14 +129,17 @@ __all__ = [
     "lecture_style",
     "mae",
     "measure_memory",
+    "plot_gpu_speed",
     "plot_grad_by_lag",
     "relative_error",
     "resident_memory",
     "run_windows",
     "sample_text",
+    "show_gpu_speed",
     "simulate",
     "window_gradient",
     # the tooling
+    "CudaGraphCB",
     "apply_thread_policy",
     "is_smoke",
     "thread_report",

@@ -42,6 +42,15 @@ __all__ = ["CapturedWindow", "CudaGraphCB", "FlatModel", "GraphedCarry", "Replay
 _top_hooks = getattr(torch._C._autograd, "_top_saved_tensors_default_hooks", lambda _: None)
 
 
+def watched() -> bool:
+    """Is a saved-tensor hook active (the act_mem meter's)? Then a step runs eagerly, so
+    that what the hook sees is what autograd keeps."""
+    try:
+        return _top_hooks(False) is not None
+    except TypeError:  # a torch whose private function takes other arguments
+        return False
+
+
 def as_tensors(state) -> tuple:
     """A hidden state as a tuple of tensors: () for None, (h,) for a tensor, (h, c) as is."""
     if state is None:
@@ -190,7 +199,7 @@ class GraphedCarry:
             not self.failed
             and model is self.model
             and model.training
-            and _top_hooks(False) is None
+            and not watched()
             and not any(t.requires_grad for t in (u, *as_tensors(state)))
         )
 

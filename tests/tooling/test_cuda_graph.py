@@ -383,11 +383,12 @@ def cuda_runs(make_dls, rnn_type, epochs=2, **kw):
     """(eager, graphed) learners trained alike on CUDA; the graphed one's callback."""
     runs = []
     for flag in (False, True):
+        dls = make_dls()
         learn = RNNLearner(
-            make_dls(),
+            dls,
             rnn_type,
             16,
-            sub_seq_len=make_dls().sub_seq_len,
+            sub_seq_len=dls.sub_seq_len,
             seed=0,
             progress=False,
             cuda_graph=flag,
@@ -414,7 +415,8 @@ def assert_close_training(eager, graphed):
 def test_on_cuda_graphed_windows_train_as_eager_ones(rnn_type, sub_seq_len):
     make = lambda: window_dls(sub_seq_len, n=4000, device="cuda", win_sz=100, stp_sz=20, bs=8)  # noqa: E731
     rng = torch.cuda.get_rng_state()
-    (eager, graphed), cb = cuda_runs(make, rnn_type, clip_grad=1.0)
+    epochs = 6 if sub_seq_len is None else 2  # >= 100 steps: 20 batches of windows an epoch
+    (eager, graphed), cb = cuda_runs(make, rnn_type, epochs, clip_grad=1.0)
     assert torch.equal(torch.cuda.get_rng_state(), rng)  # nothing drew from the GPU's RNG
     assert_close_training(eager, graphed)
     assert cb.carry.replays > 0.9 * len(graphed.recorder.losses) and cb.carry.eager > 0
