@@ -36,7 +36,15 @@ from torch import nn
 from ..core.learner import Callback
 from .graphed_adam import WARMUP, GraphedAdam, graphed_optimizer, notice
 
-__all__ = ["CapturedWindow", "CudaGraphCB", "FlatModel", "GraphedCarry", "Replay", "as_tensors"]
+__all__ = [
+    "CapturedWindow",
+    "CudaGraphCB",
+    "FlatModel",
+    "GraphedCarry",
+    "Replay",
+    "as_tensors",
+    "side_stream",
+]
 
 # the innermost saved-tensor hooks, or None (a private function of torch's; absent: none)
 _top_hooks = getattr(torch._C._autograd, "_top_saved_tensors_default_hooks", lambda _: None)
@@ -49,6 +57,17 @@ def watched() -> bool:
         return _top_hooks(False) is not None
     except TypeError:  # a torch whose private function takes other arguments
         return False
+
+
+SIDE_STREAMS: dict[str, torch.cuda.Stream] = {}  # one per GPU, for every run of the process
+
+
+def side_stream(device: torch.device) -> torch.cuda.Stream:
+    """The stream warm-ups and captures run on: one per GPU, kept. cuBLAS and cuDNN keep a
+    workspace per stream, so a new stream at every fit would hold one more of each."""
+    if str(device) not in SIDE_STREAMS:
+        SIDE_STREAMS[str(device)] = torch.cuda.Stream(device)
+    return SIDE_STREAMS[str(device)]
 
 
 def as_tensors(state) -> tuple:
@@ -240,7 +259,7 @@ class CudaGraphCB(Callback):
             notice(f"{why}: training runs eagerly, as without it.")
             return
         self.found, self.installed = (learn.carry, learn.opt_func), True
-        self.stream = torch.cuda.Stream(next(learn.model.parameters()).device)
+        self.stream = side_stream(next(learn.model.parameters()).device)
         learn.carry = self.carry = GraphedCarry(learn.model, self.stream)
         learn.opt_func = graphed_optimizer(learn.opt_func, self.stream)
 

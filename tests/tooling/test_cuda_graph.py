@@ -439,8 +439,10 @@ def test_on_cuda_graphed_streams_train_as_eager_ones(rnn_type):
 @pytest.mark.cuda
 @pytest.mark.parametrize("sub_seq_len", [None, 100])
 def test_on_cuda_graphs_keep_the_peak_memory_of_eager_training(sub_seq_len):
+    """The allocator's peak above the start of a fit; each measured on its second fit, so
+    that the workspaces cuBLAS keeps per stream (the default one, the side one) exist."""
     peaks = []
-    for flag in (False, True):
+    for flag in (False, True, False, True):
         dls = window_dls(sub_seq_len, n=8000, device="cuda", win_sz=500, stp_sz=50, bs=16)
         torch.cuda.synchronize()
         torch.cuda.empty_cache()
@@ -452,7 +454,7 @@ def test_on_cuda_graphs_keep_the_peak_memory_of_eager_training(sub_seq_len):
         learn.fit(1)
         peaks.append(torch.cuda.max_memory_allocated() - base)
         del learn, dls
-    eager, graphed = peaks
+    eager, graphed = peaks[2:]
     mib = f"peak: eager {eager / 2**20:.2f} MiB, graphed {graphed / 2**20:.2f} MiB"
     assert graphed <= 1.05 * eager + 2**20, mib
 
