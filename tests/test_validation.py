@@ -620,6 +620,11 @@ def test_a_signal_far_from_zero_is_refused_naming_the_lost_precision(tmp_path, d
     write_record(path, {"u0": record[0], "y0": record[1]}, fs=1.0)
     with pytest.raises(ValueError, match=lost):  # read lazily: checked from the statistics
         create_stream_dls(path, signal(seed=1), bs=1, sub_seq_len=20)
+    scored = r"the record's u channel 0 varies by [01]\.\d+ \(std\) around 1e\+07"
+    with pytest.raises(ValueError, match=scored):  # a trained model, run on such a record
+        tk.simulate(StatefulRNN(), record[0])
+    with pytest.raises(ValueError, match=scored):
+        free_run_rmse(StatefulRNN(), {"t": record}, n_init=0)
     centred = (record[0] - record[0].mean(), record[1])  # the advice, followed: accepted
     assert create_dls(centred, signal(seed=1), win_sz=40).norm.u_std[0] == pytest.approx(1, 0.1)
     create_dls(far_from_zero(1e3, dtype), signal(seed=1), win_sz=40)  # 1e3: float32 holds it

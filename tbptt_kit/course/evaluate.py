@@ -101,6 +101,8 @@ def simulate(model, record, n_init: int = N_INIT) -> np.ndarray:
     n_init = check_int("n_init", n_init, minimum=0)
     if y is not None:
         u, y = check_pair(model, u, y)
+    else:
+        u = as_signal(u, "the record's u")  # finite, and within float32's precision
     device = next(model.parameters()).device
     u_t = as_record_tensor(u, device)
     if u_t.shape[2] != model.u_mean.shape[0]:
