@@ -55,10 +55,10 @@ class TrainTimer(Callback):
 
 def kit_speed(dls, sub_seq_len: int | None, cuda_graph: bool = False, epochs: int = 1) -> dict:
     """One ``RNNLearner`` run of the reference example on CUDA loaders: batches of windows
-    and optimizer steps per second after 20 warm-up steps, the allocator's peaks above the
-    start (bytes: allocated, reserved), and for a graphed run the steps replayed and run
-    eagerly."""
-    timer = TrainTimer()
+    and optimizer steps per second after 20 warm-up steps (fewer in a short run), the
+    allocator's peaks above the start (bytes: allocated, reserved), and for a graphed run
+    the steps replayed and run eagerly."""
+    timer = TrainTimer(warmup=min(20, len(dls.train) * epochs // 4))  # smoke mode: short
     torch.cuda.synchronize()
     torch.cuda.empty_cache()  # the reserved peak: this run's, not an earlier run's cache
     torch.cuda.reset_peak_memory_stats()
