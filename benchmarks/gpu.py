@@ -201,18 +201,18 @@ def markdown(info, mem, speed) -> str:
         )
     lines += [
         "",
-        "| who | mode | batches/s | optimizer steps/s | peak MiB | steps replayed / eager |",
-        "|---|---|---|---|---|---|",
+        "| who | mode | batches/s | optimizer steps/s | peak MiB | reserved MiB | steps replayed / eager |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in speed:
         mode = "full" if r["sub_seq_len"] is None else f"TBPTT({r['sub_seq_len']})"
         if "error" in r:
-            lines.append(f"| {r['who']} | {mode} | failed: {r['error'][:80]} | | | |")
+            lines.append(f"| {r['who']} | {mode} | failed: {r['error'][:80]} | | | | |")
             continue
         replayed = f"{r['replayed']} / {r['eager']}" if "replayed" in r else ""
         lines.append(
             f"| {r['who']} | {mode} | {r['batches_per_s']:.0f} | {r['steps_per_s']:.0f} | "
-            f"{mib(r.get('peak_bytes'))} | {replayed} |"
+            f"{mib(r.get('peak_bytes'))} | {mib(r.get('reserved_bytes'))} | {replayed} |"
         )
     return "\n".join([*lines, "", *summary(speed)]) + "\n"
 
