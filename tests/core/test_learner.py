@@ -577,6 +577,12 @@ def test_flat_cos_is_flat_for_pct_start_then_a_half_cosine_to_zero():
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
     flat_cos(opt, 3, 1.0)  # all flat: the cosine never divides by zero
     assert opt.param_groups[0]["lr"] == 1.0
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    sched = flat_cos(opt, 10, 0.9)  # one step of cosine: from 1 down to 0 after it
+    for _ in range(10):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_fit_takes_a_scheduler_and_leaves_the_model_in_eval_mode_without_gradients():
@@ -825,3 +831,16 @@ def test_every_epoch_and_every_prediction_start_from_zeros_even_without_the_rese
     starts += [n_train, 2 * n_train + n_valid]  # each epoch's validation
     assert all(firsts[i] for i in starts)
     assert sum(s is None for s in learn.model.states) < len(firsts) / 2  # the control: carried
+
+
+def test_a_learner_without_a_mode_trains_on_what_its_loaders_hand_out():
+    """``bptt=None``: the loop's own truncation over the loaders' sub-windows."""
+    runs = []
+    for bptt in (None, BPTT.of(20)):
+        dls = window_dls(20)
+        torch.manual_seed(0)
+        learn = Learner(dls, StatefulRNN(dls.n_u, dls.n_y, "gru", 6, norm=dls.norm), bptt, seed=0)
+        assert learn.carry is None
+        learn.fit(1)
+        runs.append([p.detach() for p in learn.model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*runs))

@@ -429,3 +429,12 @@ def test_a_numpy_seed_is_kept_as_an_int_and_a_bad_one_named():
     assert t.seed == 3 and type(t.seed) is int and t == Truncation(mean_len=8, seed=3)
     with pytest.raises(ValueError, match=r"^seed must be an int >= 0, got -1"):
         Truncation(mean_len=8, seed=-1)
+
+
+def test_the_steps_since_the_last_cut_start_again_at_each_cut():
+    """``stops``: the boundaries where something happens, with the age each one has."""
+    carry = RandomCuts(Truncation(probs=(0.25, 0.25, 0.25, 0.25)))  # c > 0 at every age
+    cuts = [False, False, True, False, False, True, False]
+    assert list(carry.stops(cuts)) == [(1, 1), (2, 2), (3, 1), (4, 2), (5, 3), (6, 1)]
+    sparse = RandomCuts(Truncation(probs=(0.0, 0.0, 1.0)))  # c = 0 at ages 1, 2: no stop
+    assert list(sparse.stops([False, False, False, True, False, False, True])) == [(3, 3), (6, 3)]
