@@ -250,10 +250,8 @@ def main():
     if args.table:
         run = json.loads(Path(args.table).read_text())
         for r in run["memory"]:  # the prediction of this checkout, beside the measurement
-            r["predicted_bytes"] = estimate_memory(
-                r["rnn_type"], r["hidden"], r["layers"], r["bs"], r["win_sz"],
-                r["sub_seq_len"], path="cudnn",
-            )  # fmt: skip
+            sizes = [r[k] for k in ("rnn_type", "hidden", "layers", "bs", "win_sz", "sub_seq_len")]
+            r["predicted_bytes"] = estimate_memory(*sizes, path="cudnn")
         print(markdown(run["info"], run["memory"], run["speed"]))
         return
     out = Path(args.out)
