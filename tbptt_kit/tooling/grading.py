@@ -65,6 +65,12 @@ _THREAD_SETPROFILE, _THREAD_GETPROFILE = threading.setprofile, threading.getprof
 _POPEN, _PIPE, _TIMEOUT = subprocess.Popen, subprocess.PIPE, subprocess.TimeoutExpired
 _THREAD = threading.Thread
 _EXECUTABLE = sys.executable
+# where numpy and torch are installed (a user site, which python -I would not read, too)
+_LIBRARIES = sorted({os.path.dirname(os.path.dirname(m.__file__)) for m in (numpy, torch)})
+_BOOT = (
+    f"import runpy, sys; sys.path[:0] = {_LIBRARIES!r}; sys.argv = sys.argv[1:]; "
+    "runpy.run_path(sys.argv[0], run_name='__main__')"
+)
 _ENV = {k: os.environ[k] for k in ("PATH", "HOME", "SYSTEMROOT", "TMPDIR") if k in os.environ}
 _ENV |= {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # its work is small
 
@@ -250,14 +256,15 @@ def answers_blocked(functions: dict):
 
 # -- a clean process for the references ----------------------------------------------------
 class CleanProcess:
-    """``python -I script *args`` (no user site, no PYTHONPATH, not the current folder on its
-    path, a small environment): a process the student's code never ran in. It talks in
-    lines of text: ``readline`` the next one, ``finish`` sends the rest and reads the end."""
+    """``python -I script *args`` (no PYTHONPATH, not the current folder on its path, a small
+    environment; numpy's and torch's folders first): a process the student's code never ran
+    in. It talks in lines of text: ``readline`` the next one, ``finish`` sends the rest and
+    reads the end."""
 
     def __init__(self, script: str, *args: str):
         self.command = " ".join(["python -I", script, *args])
         self._process = _POPEN(
-            [_EXECUTABLE, "-I", "-B", script, *args],
+            [_EXECUTABLE, "-I", "-B", "-c", _BOOT, script, *args],
             stdin=_PIPE,
             stdout=_PIPE,
             stderr=_PIPE,

@@ -195,12 +195,7 @@ def with_bodies(nb, bodies: dict) -> nbformat.NotebookNode:
     return nb
 
 
-KIT_CALLS_01 = {
-    "ex01_1_solution": "    from tbptt_kit.core.windows import WindowDataset\n\n"
-    "    return len(WindowDataset([(np.zeros(n_samples), np.zeros(n_samples))], win_sz, stp_sz))",
-    "ex01_2_solution": "    return [b.u for b in tk.split_windows(u, u, sub_seq_len)]",
-}
-CHEATS_01 = {  # an object equal to everything; the kit's answer kept in a default argument
+CHEATS_01 = {  # an object equal to everything; the kit's own answer, kept in a default argument
     "ex01_1_solution": "    class Anything(int):\n        def __eq__(self, other):\n"
     "            return True\n\n    return Anything(0)",
     "ex01_2_solution": "    def cut(u, k, split=tk.split_windows):\n"
@@ -229,10 +224,10 @@ def cells_of(path: Path):
 @pytest.mark.slow
 def test_autograde_full_marks_for_the_solutions_and_nothing_for_the_rest(course, tmp_path):
     """Every graded notebook: the worked solutions score full marks, an empty submission zero;
-    notebook 01 also with a student who only calls the kit and one who cheats (zero, and
-    flagged). tests/tooling/test_grading.py runs every cheat class against the graded tests."""
+    notebook 01 also with a student who cheats and calls the kit's answer (zero, and flagged).
+    tests/tooling/test_grading.py runs every cheat class against the graded tests."""
     root, target = course
-    students = {"correct": {}, "empty": {}, "kit": {}, "cheat": {}}
+    students = {"correct": {}, "empty": {}, "cheat": {}}
     for name in build_assignment.GRADED:
         released = cells_of(target / name)
         source = cells_of(root / "source" / "tbptt" / name)
@@ -246,7 +241,6 @@ def test_autograde_full_marks_for_the_solutions_and_nothing_for_the_rest(course,
         students["correct"][name] = with_bodies(released, right)
         students["empty"][name] = with_bodies(released, {})
         if name.startswith("01"):
-            students["kit"][name] = with_bodies(released, KIT_CALLS_01)
             students["cheat"][name] = with_bodies(released, CHEATS_01)
     for student, notebooks in students.items():
         (tmp_path / student).mkdir()
@@ -261,8 +255,11 @@ def test_autograde_full_marks_for_the_solutions_and_nothing_for_the_rest(course,
         assert scores["empty", name[:-6]] == (0.0, points), name
         assert flags["correct", name[:-6]] == "", name
     first = build_assignment.GRADED[0][:-6]
-    assert scores["kit", first] == scores["cheat", first] == (0.0, 4.0)
+    assert scores["cheat", first] == (0.0, 4.0)
     assert "defines equality" in flags["cheat", first]
+    graded = cells_of(root / "autograded" / "cheat" / "tbptt" / f"{first}.ipynb")
+    said = " ".join(str(o.get("evalue", "")) for c in graded.cells for o in c.get("outputs", []))
+    assert "not a __main__.Anything" in said and "the kit's own answer" in said
     table = (tmp_path / "grades.csv").read_text()
     assert table.startswith("student,notebook,score,max_score,flags")
     assert re.search(r"cheat,01_silverbox_and_windows,0\.0,4\.0,defines equality", table)

@@ -8,9 +8,11 @@ function does lie, the kept kit answer is right, the object does equal everythin
 grader that compared naively would have given the points."""
 
 import importlib
+import json
 import math
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -415,12 +417,15 @@ def test_answers_blocked_names_a_function_without_code():
 def test_the_clean_process_ignores_the_current_folder_and_pythonpath(tmp_path, monkeypatch):
     (tmp_path / "json.py").write_text("raise SystemExit('the student json.py was imported')\n")
     script = tmp_path / "echo.py"
-    script.write_text("import json, sys\nprint(json.dumps(sys.argv[1:]), flush=True)\n")
+    script.write_text(
+        "import json, sys\nprint(json.dumps([sys.argv[1:], sys.path[0]]), flush=True)\n"
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     process = grading.CleanProcess(str(script), "a", "b")
-    try:
-        assert process.readline(timeout=60).strip() == '["a", "b"]'
+    try:  # its arguments; numpy's folder first on its path, wherever numpy was installed
+        said = json.loads(process.readline(timeout=60))
+        assert said == [["a", "b"], str(Path(np.__file__).parents[1])]
     finally:
         process.close()
 
