@@ -109,7 +109,7 @@ def test_the_release_says_nothing_of_a_self_check_it_no_longer_has(course):
         for s in build_assignment.sentences(text)
         if about_the_check.search(s)
     ]
-    assert len(in_the_course) >= 5, in_the_course  # the control: the course's text has them
+    assert in_the_course, "the control: the course's own text speaks of its self-checks"
     for name in build_assignment.GRADED:
         released = cells(target / name)
         for text in exercise_prose(released):

@@ -23,10 +23,10 @@ from __future__ import annotations
 import builtins
 import json
 import os
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from random import Random
 from tracemalloc import get_traced_memory, is_tracing, reset_peak, start, stop
 
 __builtins__ = dict(vars(builtins))  # a copy: a cell that patches builtins does not reach here
@@ -74,7 +74,7 @@ class Exercise:
     the right answer as plain values; ``compare(got, want, case)`` None or what is wrong.
     Student's side: ``inputs(case)`` -> {"args": the arguments, ...}; ``answer(result,
     call)`` the result as plain values (``NotPlain`` says what to return); ``blocked``
-    {name: "module:attribute"}, the kit's own answers; ``traced``: measure the call's
+    ((name, "module:attribute"), ...), the kit's own answers; ``traced``: measure the call's
     memory (call["peak"], bytes); ``errors``: (words, what they mean) for an error the
     student's function may raise. ``show(case)`` writes the call; ``hint`` helps."""
 
@@ -127,7 +127,7 @@ def all_cases(ex: Exercise, seed: int | None) -> list:
     """The fixed cases, then ``ex.draws`` drawn from ``seed`` (None: a fresh one)."""
     if seed is None:
         seed = int.from_bytes(_URANDOM(6), "big")
-    rng = random.Random(seed)
+    rng = Random(seed)
     drawn = [ex.draw(rng) for _ in range(ex.draws)] if ex.draw else []
     return _plain([*ex.fixed, *drawn])
 
