@@ -14,11 +14,11 @@
 It writes gpu.json and gpu.md (a Markdown table) into --out. Needs a CUDA GPU.
 ``--speed-only`` skips part 1 (a few minutes). ``--table FILE`` prints the table of an
 earlier run's gpu.json with the predictions of the ``estimate_memory`` in this checkout (no
-GPU needed): benchmarks/gpu-h200.json holds the run that benchmarks/README.md shows.
+GPU needed): tbptt_kit/course/runs/gpu-h200.json holds the run that benchmarks/README.md shows.
 
     python benchmarks/gpu.py --out gpu-run
     python benchmarks/gpu.py --speed-only --out gpu-run    # benchmarks/gpu_check.sh runs it
-    python benchmarks/gpu.py --table benchmarks/gpu-h200.json
+    python benchmarks/gpu.py --table tbptt_kit/course/runs/gpu-h200.json
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@
 #   bash benchmarks/gpu_check.sh [OUT]      # from the repository's root; OUT: $OUT or gpu-check
 #
 # Writes into OUT: device.txt, pytest.txt, speed.txt, gpu.md and gpu-<gpu>-cuda-graph.json (the
-# raw run: store it beside benchmarks/gpu-h200.json). Installs nothing: it uses python3 (or
+# raw run: store it beside tbptt_kit/course/runs/gpu-h200.json). Installs nothing: it uses python3 (or
 # $PYTHON) as found, with the repository on PYTHONPATH; where ipywidgets is missing (the lent
 # GPU machines), a stand-in lets the kit import (the checks draw no widget), and the tests run
 # without the conftest files (the root one imports nbformat, for notebooks only).

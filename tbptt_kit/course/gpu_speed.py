@@ -10,7 +10,8 @@ costs, and a batch of five of them five times as much. A CUDA graph (``cuda_grap
     show_gpu_speed(run)        # the table and what it says, from its own figures
     plot_gpu_speed(run)
 
-A stored run is the JSON ``benchmarks/gpu.py`` writes (``benchmarks/gpu-h200.json``, ...).
+A stored run is the JSON ``benchmarks/gpu.py`` writes, kept in ``tbptt_kit/course/runs/``
+(``gpu-h200.json``, ...): package data, so the course finds it wherever the kit is installed.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from .claims import claim
 from .rnn_learner import RNNLearner
 from .style import PALETTE, describe
 
-__all__ = ["BENCHMARKS", "TrainTimer", "gpu_speed", "kit_speed", "plot_gpu_speed", "show_gpu_speed"]
+__all__ = ["RUNS", "TrainTimer", "gpu_speed", "kit_speed", "plot_gpu_speed", "show_gpu_speed"]
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"  # the repository's
+RUNS = Path(__file__).resolve().parent / "runs"  # the stored GPU runs (package data)
 REFERENCE = dict(bs=16, win_sz=500, stp_sz=10, hidden=40, lr=3e-3, sub_seq_len=100)
 
 
@@ -91,7 +92,7 @@ def kit_speed(dls, sub_seq_len: int | None, cuda_graph: bool = False, epochs: in
 def gpu_speed(path=None, live: bool | None = None) -> dict:
     """A run's figures: measured here (``live``; None: when a CUDA GPU is present), else
     read from ``path`` (None: the last by name of the stored runs with the kit's graphed
-    rows, else ``benchmarks/gpu-h200.json``). {"gpu", "source", "speed": [rows]}."""
+    rows, else ``runs/gpu-h200.json``). {"gpu", "source", "speed": [rows]}."""
     if live is None:
         live = path is None and torch.cuda.is_available()
     if live and not torch.cuda.is_available():
@@ -99,9 +100,9 @@ def gpu_speed(path=None, live: bool | None = None) -> dict:
     if live:
         return measure_here()
     if path is None:
-        stored = sorted(BENCHMARKS.glob("gpu-*.json"))
+        stored = sorted(RUNS.glob("gpu-*.json"))
         graphed = [p for p in stored if "kit + CUDA graph" in p.read_text()]
-        path = (graphed or [BENCHMARKS / "gpu-h200.json"])[-1]
+        path = (graphed or [RUNS / "gpu-h200.json"])[-1]
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(

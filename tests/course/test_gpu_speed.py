@@ -1,5 +1,5 @@
 """course/gpu_speed.py: the GPU figures the course shows, printed from a stored run's JSON
-(benchmarks/gpu-h200.json) without a GPU, with each reading a claim that could fail."""
+(tbptt_kit/course/runs/gpu-h200.json) without a GPU, with each reading a claim that could fail."""
 
 import json
 import re
@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from tbptt_kit import ClaimError
-from tbptt_kit.course.gpu_speed import BENCHMARKS, gpu_speed, plot_gpu_speed, show_gpu_speed
+from tbptt_kit.course.gpu_speed import RUNS, gpu_speed, plot_gpu_speed, show_gpu_speed
 
 matplotlib.use("Agg")
-STORED = BENCHMARKS / "gpu-h200.json"
+STORED = RUNS / "gpu-h200.json"
 pytestmark = pytest.mark.skipif(not STORED.is_file(), reason="needs the repository's benchmarks")
 
 
