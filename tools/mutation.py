@@ -1,17 +1,19 @@
-"""Mutation testing of the core modules: how many small code changes do the tests catch?
+"""Mutation testing of the core and the modes: how many small code changes do the tests catch?
 
     make mutation                      # a seeded sample of 40 mutants per module
     .venv/bin/python tools/mutation.py --per-module 0     # every mutant (hours)
 
 mutmut (3.x, configured in pyproject.toml's [tool.mutmut]) writes a copy of the package
-with every mutant in it to mutants/. This script picks, per core module, a seeded random
-sample of those mutants (the learner: only its loop), has mutmut run each against the unit
-tests that reach the mutated function, and prints the score per module: killed / sampled.
-The surviving mutants' diffs go to mutants/survivors.md; benchmarks/mutation.md says, for each,
-which test now kills it or why it changes no behaviour.
+with every mutant in it to mutants/. This script picks, per module of ``tbptt_kit/core/``
+and ``tbptt_kit/modes/`` (all but rtrl.py, a comparison outside training), a seeded random
+sample of those mutants, has mutmut run each against the unit tests that reach the
+mutated function (tests/core, tests/modes, tests/data/test_loaders.py, tests/course/
+test_run.py and test_rnn_learner.py), and prints the score per module: killed / sampled.
+The surviving mutants' diffs go to mutants/survivors.md; benchmarks/mutation.md says, for
+each, which test now kills it or why it changes no behaviour.
 
 mutmut does not mutate decorated functions (``Learner.predict`` under ``@torch.no_grad()``,
-properties): tests/test_mutants_core.py pins those by hand.
+properties, static methods): tools/named_mutants.py applies mutants of those by hand.
 """
 
 from __future__ import annotations
@@ -30,23 +32,12 @@ MUTANTS = ROOT / "mutants"
 
 # module -> (its mutmut meta file, the functions to sample from; None: all of them)
 MODULES = {
-    "bptt.py": ("tbptt_kit/bptt.py", None),
-    "model.py": ("tbptt_kit/model.py", None),
-    "data/windows.py": ("tbptt_kit/data/windows.py", None),
-    "data/streams.py": ("tbptt_kit/data/streams.py", None),
-    "learner.py (the loop)": (
-        "tbptt_kit/learner.py",
-        [
-            "xǁTbpttResetCBǁbefore_batch",
-            "xǁLearnerǁ__call__",
-            "xǁLearnerǁone_batch",
-            "xǁLearnerǁtrain_epoch",
-            "xǁLearnerǁkept",
-            "xǁLearnerǁfit",
-            "xǁLearnerǁvalidate",
-            "xǁLearnerǁrun_windows",
-        ],
-    ),
+    f"{folder}/{name}.py": (f"tbptt_kit/{folder}/{name}.py", None)
+    for folder, names in (
+        ("core", ("batch", "windows", "streams", "model", "learner", "checks")),
+        ("modes", ("bptt", "truncated", "checkpointed", "randomized")),
+    )
+    for name in names
 }
 
 
@@ -71,7 +62,7 @@ def exit_codes(path: str) -> dict[str, int | None]:
 
 
 def function_of(mutant: str) -> str:
-    """'tbptt_kit.learner.xǁLearnerǁkept__mutmut_3' -> 'xǁLearnerǁkept'."""
+    """'tbptt_kit.core.learner.xǁLearnerǁkept__mutmut_3' -> 'xǁLearnerǁkept'."""
     return mutant.rsplit("__mutmut_", 1)[0].rsplit(".", 1)[1]
 
 

@@ -1,14 +1,17 @@
-"""The mutants issue 24 named, each applied by hand: does its test catch it?
+"""Named mutants, each applied by hand: does the test named beside it catch it?
 
     .venv/bin/python tools/named_mutants.py            # each against the test that kills it
-    .venv/bin/python tools/named_mutants.py tests/     # each against the whole unit suite
+    .venv/bin/python tools/named_mutants.py tests/core tests/modes   # each against these
 
-Each mutant survived the unit suite before tests/test_mutants_core.py existed (mutmut
-found them, or cannot reach them: it skips decorated functions such as ``predict``). For
+Issue 24 named the first seventeen (they survived the unit suite once, or mutmut cannot
+reach them: it skips decorated functions such as ``predict``); issue 31 added the ones
+that break the explicit state: a loop without its reset or its detach, a validation or a
+measurement that changes the run it is called in, a carry kept from one run to the next,
+a carry that forgets the rows that started a record inside the steps it runs again. For
 each, a copy of the package is changed in one place, the tests run against the copy, and
-the mutant must make them fail. By default only the test in tests/test_mutants_core.py
-named beside the mutant runs (a minute for all on a quiet machine). Exits 1 if any
-survives, or no longer applies (the code it changes was rewritten: update the list).
+the mutant must make them fail. By default only the test named beside the mutant runs.
+Exits 1 if any survives, or no longer applies (the code it changes was rewritten: update
+the list).
 """
 
 from __future__ import annotations
@@ -21,126 +24,204 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# (what it breaks, file, the code, the mutant, the test in test_mutants_core.py that kills it)
+# (what it breaks, file, the code, the mutant, the test that kills it: file and -k pattern)
 NAMED = [
     (
-        "LSTM per-row reset is a no-op",
-        "tbptt_kit/model.py",
-        "tuple(h * keep for h in self.hidden_state)",
-        "tuple(h for h in self.hidden_state)",
-        "test_reset_rows_zeroes_exactly_those_rows",
+        "an LSTM's per-row reset is a no-op",
+        "tbptt_kit/core/model.py",
+        "return tuple(reset_rows(h, reset) for h in hidden_state)",
+        "return tuple(h for h in hidden_state)",
+        ("tests/core/test_model.py", "test_reset_rows_zeroes_exactly_those_rows"),
     ),
     (
-        "GRU/RNN per-row reset is a no-op",
-        "tbptt_kit/model.py",
-        "self.hidden_state = self.hidden_state * keep",
-        "self.hidden_state = self.hidden_state",
-        "test_reset_rows_zeroes_exactly_those_rows",
+        "a GRU's or RNN's per-row reset is a no-op",
+        "tbptt_kit/core/model.py",
+        "return hidden_state * keep.reshape(1, -1, 1).to(hidden_state.dtype)",
+        "return hidden_state",
+        ("tests/core/test_model.py", "test_reset_rows_zeroes_exactly_those_rows"),
     ),
     (
         "output de-normalised by division",
-        "tbptt_kit/model.py",
+        "tbptt_kit/core/model.py",
         "self.head(out) * self.y_std",
         "self.head(out) / self.y_std",
-        "test_forward_from_is_the_network_between",
+        ("tests/core/test_model.py", "test_the_model_is_the_network_between"),
     ),
     (
         "input normalised without the mean",
-        "tbptt_kit/model.py",
+        "tbptt_kit/core/model.py",
         "(u - self.u_mean) / self.u_std",
         "u / self.u_std",
-        "test_forward_from_is_the_network_between",
+        ("tests/core/test_model.py", "test_the_model_is_the_network_between"),
     ),
     (
-        "default y_std without a normaliser is 2",
-        "tbptt_kit/model.py",
-        '("y_std", 1.0, n_y)',
-        '("y_std", 2.0, n_y)',
-        "test_without_a_normaliser",
+        "default std without a normaliser is 2",
+        "tbptt_kit/core/model.py",
+        'default = [1.0 if name.endswith("std") else 0.0] * size',
+        'default = [2.0 if name.endswith("std") else 0.0] * size',
+        ("tests/core/test_model.py", "test_without_a_normaliser"),
     ),
     (
-        "default u_mean without a normaliser is 1",
-        "tbptt_kit/model.py",
-        '("u_mean", 0.0, n_u)',
-        '("u_mean", 1.0, n_u)',
-        "test_without_a_normaliser",
+        "default mean without a normaliser is 1",
+        "tbptt_kit/core/model.py",
+        'default = [1.0 if name.endswith("std") else 0.0] * size',
+        'default = [1.0 if name.endswith("std") else 1.0] * size',
+        ("tests/core/test_model.py", "test_without_a_normaliser"),
     ),
     (
         "predict(whole_windows=True) joins sub-window 0 too",
-        "tbptt_kit/learner.py",
+        "tbptt_kit/core/learner.py",
         "self.batch.sub_idx != 0",
         "self.batch.sub_idx >= 0",
-        "test_predict_whole_windows_equals",
+        ("tests/core/test_learner.py", "test_predict_whole_windows_equals"),
     ),
     (
         "predict(whole_windows=True) never joins",
-        "tbptt_kit/learner.py",
+        "tbptt_kit/core/learner.py",
         "self.batch.sub_idx != 0",
         "self.batch.sub_idx > 1",
-        "test_predict_whole_windows_equals",
+        ("tests/core/test_learner.py", "test_predict_whole_windows_equals"),
     ),
     (
         "predict(whole_windows=True) joins along the batch axis",
-        "tbptt_kit/learner.py",
+        "tbptt_kit/core/learner.py",
         "torch.cat([preds.pop(), pred], 1)",
         "torch.cat([preds.pop(), pred], 0)",
-        "test_predict_whole_windows_equals",
+        ("tests/core/test_learner.py", "test_predict_whole_windows_equals"),
     ),
     (
         "predict skips after_batch",
-        "tbptt_kit/learner.py",
-        'self.one_batch()\n            self("after_batch")\n            pred, targ',
-        "self.one_batch()\n            pred, targ",
-        "test_predict_runs_the_callbacks",
+        "tbptt_kit/core/learner.py",
+        'self.one_batch()\n            self("after_batch")\n            kept',
+        "self.one_batch()\n            kept",
+        ("tests/core/test_learner.py", "test_predict_runs_the_callbacks"),
     ),
     (
         "run_windows keeps the gradients it found",
-        "tbptt_kit/learner.py",
+        "tbptt_kit/course/run.py",
         "p.grad = None",
         "pass",
-        "test_run_windows_sees_only_its_own_gradients",
+        ("tests/course/test_run.py", "test_run_windows_sees_only_its_own_gradients"),
     ),
     (
         "run_windows does not restore the gradients",
-        "tbptt_kit/learner.py",
+        "tbptt_kit/course/run.py",
         "p.grad = g",
         "pass",
-        "test_run_windows_sees_only_its_own_gradients",
+        ("tests/course/test_run.py", "test_run_windows_sees_only_its_own_gradients"),
     ),
     (
         "create_stream_dls drops the test records",
-        "tbptt_kit/data/streams.py",
-        "test=test_records,",
-        "test={},",
-        "test_create_stream_dls_keeps_the_test_records",
+        "tbptt_kit/data/loaders.py",
+        "test_records[name] = (u[0], y[0])",
+        "pass",
+        ("tests/data/test_loaders.py", "test_create_stream_dls_keeps_the_test_records"),
     ),
     (
         "BPTT('full', sub_seq_len=50) accepted",
-        "tbptt_kit/bptt.py",
-        "if self.sub_seq_len is not None or self.bptt_len is not None:",
+        "tbptt_kit/modes/truncated.py",
+        "if (bptt.sub_seq_len, bptt.backprop_len, bptt.truncation) != (None, None, None):",
         "if False:",
-        "test_bptt_refuses_what_it_cannot_run",
+        ("tests/modes/test_bptt.py", "test_bptt_refuses_what_it_cannot_run"),
     ),
     (
-        "bptt_len accepted with 'checkpointed'",
-        "tbptt_kit/bptt.py",
-        'if self.mode != "truncated":',
+        "backprop_len accepted with 'checkpointed'",
+        "tbptt_kit/modes/truncated.py",
+        "if bptt.backprop_len is not None and not k2:",
         "if False:",
-        "test_bptt_refuses_what_it_cannot_run",
+        ("tests/modes/test_bptt.py", "test_bptt_refuses_what_it_cannot_run"),
     ),
     (
-        "a non-integer bptt_len accepted",
-        "tbptt_kit/bptt.py",
-        'check_int("bptt_len", self.bptt_len)',
+        "a non-integer backprop_len accepted",
+        "tbptt_kit/modes/truncated.py",
+        'check_int("backprop_len", bptt.backprop_len)',
         "pass",
-        "test_bptt_refuses_what_it_cannot_run",
+        ("tests/modes/test_bptt.py", "test_bptt_refuses_what_it_cannot_run"),
     ),
     (
         "win_sz checked against the longest record",
-        "tbptt_kit/data/windows.py",
-        "shortest = min(len(u) for u in self.u)",
-        "shortest = max(len(u) for u in self.u)",
-        "test_win_sz_must_fit_the_shortest",
+        "tbptt_kit/data/loaders.py",
+        "shortest = min(len(u) for u, _ in records)",
+        "shortest = max(len(u) for u, _ in records)",
+        ("tests/data/test_loaders.py", "test_win_sz_must_fit_the_shortest"),
+    ),
+    # -- issue 31: the explicit state, and the renames --------------------------------------
+    (
+        "a renamed argument's warning points past the line that used it",
+        "tbptt_kit/modes/bptt.py",
+        "stacklevel=3,",
+        "stacklevel=4,",
+        ("tests/test_deprecated.py", "test_the_warning_points_at_the_line"),
+    ),
+    (
+        "the loop never resets",
+        "tbptt_kit/core/learner.py",
+        "state = reset_rows(self.hidden_state, self.batch.reset)",
+        "state = self.hidden_state",
+        ("tests/core/test_learner.py", "test_a_hand_built_learner_starts_every_window_from_zero"),
+    ),
+    (
+        "the loop never detaches",
+        "tbptt_kit/core/learner.py",
+        "self.hidden_state = detach_state(state)  # detach: the next gradient stops here",
+        "self.hidden_state = state",
+        ("tests/core/test_learner.py", "test_the_gradient_is_exactly_zero_across"),
+    ),
+    (
+        "the loop carries nothing: every sub-window from zeros",
+        "tbptt_kit/core/learner.py",
+        "self.pred, state = self.forward(self.batch.u, state)",
+        "self.pred, state = self.forward(self.batch.u, None)",
+        ("tests/core/test_learner.py", "test_the_carried_state_is_the_whole_windows_state"),
+    ),
+    (
+        "a validation in the middle of an epoch stops the training",
+        "tbptt_kit/core/learner.py",
+        "vars(self).update(found)",
+        "pass",
+        ("tests/core/test_learner.py", "test_a_validation_in_the_middle_of_an_epoch"),
+    ),
+    (
+        "a fit goes on with the last run's carry",
+        "tbptt_kit/core/learner.py",
+        "self.carry = self.bptt.carry() if self.bptt is not None else None  # a fresh one",
+        "pass",
+        ("tests/core/test_learner.py", "test_every_fit_starts_a_fresh_carry"),
+    ),
+    (
+        "run_windows runs the learner's own carry",
+        "tbptt_kit/course/run.py",
+        "None, bptt.carry(), False, []",
+        "None, learn.carry, False, []",
+        ("tests/modes/test_randomized.py", "test_a_measurement_in_the_middle_of_an_artbp_run"),
+    ),
+    (
+        "TBPTT(k1, k2) forgets the rows that started inside the steps it runs again",
+        "tbptt_kit/modes/truncated.py",
+        "resets = {**self.past_resets, n_past: reset}",
+        "resets = {n_past: reset}",
+        ("tests/modes/test_truncated.py", "test_on_streams_tbptt_predicts_what_the_plain_loop"),
+    ),
+    (
+        "ARTBP forgets the rows that started inside the steps it runs again",
+        "tbptt_kit/modes/randomized.py",
+        "self.past_resets[self.past_u.shape[1]] = reset",
+        "pass",
+        ("tests/modes/test_randomized.py", "test_on_streams_artbp_predicts_what_truncation"),
+    ),
+    (
+        "ARTBP without the compensation",
+        "tbptt_kit/modes/randomized.py",
+        "return grad * ctx.factor, None",
+        "return grad, None",
+        ("tests/modes/test_randomized.py", "test_uncut_boundaries_scale or test_artbp_mean"),
+    ),
+    (
+        "checkpointed BPTT keeps every activation",
+        "tbptt_kit/modes/checkpointed.py",
+        "y, state = checkpoint(model, chunk, state, use_reentrant=False)",
+        "y, state = model(chunk, state)",
+        ("tests/modes/test_checkpointed.py", "test_checkpointed_peak_memory"),
     ),
 ]
 
@@ -159,8 +240,8 @@ def check_imports_from(copy: Path) -> None:
 
 def run(tests: list[str]) -> int:
     failed = 0
-    for what, path, code, mutant, test in NAMED:
-        selection = tests or ["tests/test_mutants_core.py", "-k", test]
+    for what, path, code, mutant, (test_file, pattern) in NAMED:
+        selection = tests or [test_file, "-k", pattern]
         with tempfile.TemporaryDirectory() as tmp:
             copy = Path(tmp)
             for part in ("tbptt_kit", "tests", "conftest.py", "pyproject.toml"):
@@ -180,16 +261,16 @@ def run(tests: list[str]) -> int:
             )
             if what == NAMED[0][0]:  # once: python -m puts the copy first on sys.path
                 check_imports_from(copy)
-            caught = proc.returncode == 1  # tests failed (not a collection error: 2, 4)
+            caught = proc.returncode == 1  # tests failed (not a collection error: 2, 4, 5)
             failed += not caught
             last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
-            print(f"{'killed  ' if caught else 'SURVIVED'}  {what}   [{last}]")
+            print(f"{'killed  ' if caught else 'SURVIVED'}  {what}   [{last}]", flush=True)
     return failed
 
 
 if __name__ == "__main__":
     tests = sys.argv[1:]
     survivors = run(tests)
-    by = " ".join(tests) or "their tests in tests/test_mutants_core.py"
+    by = " ".join(tests) or "the test named beside each"
     print(f"\n{len(NAMED) - survivors} of {len(NAMED)} named mutants killed by {by}")
     sys.exit(1 if survivors else 0)
