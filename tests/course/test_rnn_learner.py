@@ -232,7 +232,7 @@ def test_simulate_and_test_rmse_in_millivolts():
 def test_simulate_refuses_nan_and_wrong_shapes():
     learn = learner()
     u, y = learn.dls.test["test"]
-    with pytest.raises(ValueError, match=r"\(T,\) or \(T, n\).*\(2, 3, 4\)"):
+    with pytest.raises(ValueError, match=r"\(T,\).*\(T, n\).*\(2, 3, 4\)"):
         learn.simulate(np.zeros((2, 3, 4)))
     with pytest.raises(ValueError, match="u has 3 channels, the model takes 1"):
         learn.simulate(np.zeros((100, 3)))
