@@ -19,6 +19,7 @@ import importlib
 import importlib.abc
 import importlib.util
 import sys
+import types
 import warnings
 
 from .core.learner import Callback, Learner
@@ -27,7 +28,14 @@ from .course.bias import fit_balancing
 from .course.run import run_windows
 from .data.balancing import BalancingChain, create_dls_balancing
 
-__all__ = ["MOVED", "InfluenceModel", "TbpttResetCB", "create_dls_influence", "fit_influence"]
+__all__ = [
+    "ALSO",
+    "MOVED",
+    "InfluenceModel",
+    "TbpttResetCB",
+    "create_dls_influence",
+    "fit_influence",
+]
 
 MOVED = {
     "tbptt_kit.artbp": "tbptt_kit.modes.randomized",
@@ -40,6 +48,7 @@ MOVED = {
     "tbptt_kit.data.streams": "tbptt_kit.data.loaders",
     "tbptt_kit.data.influence": "tbptt_kit.data.balancing",
     "tbptt_kit.checks.grading": "tbptt_kit.tooling.grading",
+    "tbptt_kit.memory.units": "tbptt_kit.units",
     **{
         f"tbptt_kit.{m}": f"tbptt_kit.course.{m}"
         for m in (
@@ -72,24 +81,68 @@ def _warn(old: str, new: str) -> None:
     warnings.warn(f"{old} is deprecated: use {new}.", DeprecationWarning, stacklevel=3)
 
 
+# old modules whose names now live in several places: where else to look
+ALSO = {
+    "tbptt_kit.learner": (
+        "tbptt_kit.course.run",
+        "tbptt_kit.course.rnn_learner",
+        "tbptt_kit.validation",
+        "tbptt_kit.deprecated",
+    ),
+    "tbptt_kit.data.windows": (
+        "tbptt_kit.core.windows",
+        "tbptt_kit.data.records",
+        "tbptt_kit.validation",
+    ),
+    "tbptt_kit.data.streams": (
+        "tbptt_kit.core.streams",
+        "tbptt_kit.data.records",
+        "tbptt_kit.data.hdf5",
+    ),
+    "tbptt_kit.data.influence": ("tbptt_kit.deprecated",),
+    "tbptt_kit.bias": ("tbptt_kit.deprecated",),
+}
+
+
+def _moved(name: str) -> tuple[str, str]:
+    """(the old module path ``name`` falls under, the path it moved to), longest match first."""
+    old = max((o for o in MOVED if name == o or name.startswith(o + ".")), key=len)
+    return old, MOVED[old] + name[len(old) :]
+
+
 class _MovedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """``import tbptt_kit.plots`` (and the other old paths) gives the moved module."""
+    """``import tbptt_kit.plots`` (and the other old paths) gives a module that reads its
+    names from the moved module (and, for a module that was split, from where its parts
+    went), with a warning; the moved module itself is left as it is."""
 
     def find_spec(self, name, path=None, target=None):
-        old = next((o for o in MOVED if name == o or name.startswith(o + ".")), None)
-        return importlib.util.spec_from_loader(name, self) if old else None
+        if not any(name == o or name.startswith(o + ".") for o in MOVED):
+            return None
+        package = importlib.util.find_spec(_moved(name)[1]).submodule_search_locations is not None
+        return importlib.util.spec_from_loader(name, self, is_package=package)
 
     def create_module(self, spec):
-        old = next(o for o in MOVED if spec.name == o or spec.name.startswith(o + "."))
-        new = MOVED[old] + spec.name[len(old) :]
+        old, new = _moved(spec.name)
         _warn(spec.name, new)
-        return importlib.import_module(new)
+        sources = [importlib.import_module(m) for m in (new, *ALSO.get(spec.name, ()))]
+        module = types.ModuleType(spec.name, f"Moved to {new}: this old path warns and forwards.")
+
+        def __getattr__(attr):
+            for source in sources:
+                if hasattr(source, attr):
+                    return getattr(source, attr)
+            raise AttributeError(f"module {spec.name!r} (moved to {new}) has no attribute {attr!r}")
+
+        module.__getattr__ = __getattr__
+        if spec.submodule_search_locations is not None:  # a package: its old submodules too
+            module.__path__ = []
+        module.__all__ = list(getattr(sources[0], "__all__", []))
+        return module
 
     def exec_module(self, module): ...
 
     def get_code(self, name):  # python -m tbptt_kit.train: run the moved module as __main__
-        old = next(o for o in MOVED if name == o or name.startswith(o + "."))
-        new = MOVED[old] + name[len(old) :]
+        _, new = _moved(name)
         _warn(name, new)
         print(f"note: python -m {name} is deprecated: use python -m {new}", file=sys.stderr)
         source = f"import runpy\nrunpy.run_module({new!r}, run_name='__main__', alter_sys=True)\n"

@@ -175,7 +175,9 @@ IMPORTS = textwrap.dedent("""
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             module = importlib.import_module(old)
-        out[old] = [module.__name__, [str(w.message) for w in caught if w.category is DeprecationWarning]]
+        new = importlib.import_module(MOVED[old])
+        same = all(getattr(module, n) is getattr(new, n) for n in getattr(new, "__all__", []))
+        out[old] = [module.__doc__, same, [str(w.message) for w in caught if w.category is DeprecationWarning]]
     print(json.dumps(out))
 """)
 
@@ -191,12 +193,33 @@ def test_every_old_module_path_imports_the_moved_module_and_says_where():
     got = json.loads(run.stdout.strip().splitlines()[-1])
     assert sorted(got) == sorted(MOVED)
     for old, new in MOVED.items():
-        name, warned = got[old]
-        assert name == new, f"import {old} gave {name}"
+        doc, same, warned = got[old]
+        assert doc.startswith(f"Moved to {new}") and same, f"import {old} gave {doc}"
         assert f"{old} is deprecated: use {new}." in warned, (old, warned)
     assert {"tbptt_kit.plots", "tbptt_kit.bptt", "tbptt_kit.memory", "tbptt_kit.train"} <= set(
         MOVED
     )
+
+
+def test_an_old_module_that_was_split_finds_each_name_where_it_went():
+    code = (
+        "import warnings; warnings.simplefilter('ignore')\n"
+        "from tbptt_kit.learner import learner_for, adam, Learner, TbpttResetCB\n"
+        "from tbptt_kit.data.windows import divisors, create_dls, WindowDataset\n"
+        "from tbptt_kit.data.streams import create_stream_dls, StreamLoader\n"
+        "from tbptt_kit.data.influence import InfluenceModel, BalancingChain\n"
+        "from tbptt_kit.memory.units import format_bytes\n"
+        "import tbptt_kit.course.plots as p; print(p.__spec__.name)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "tbptt_kit.course.plots"  # the moved module keeps its name
+    with pytest.raises(
+        AttributeError, match="moved to tbptt_kit.course.lens.*no attribute 'nothing'"
+    ):
+        import tbptt_kit.lens as old_lens
+
+        old_lens.nothing  # noqa: B018
 
 
 def test_an_old_module_path_gives_the_new_modules_names(monkeypatch):
