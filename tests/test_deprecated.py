@@ -201,7 +201,7 @@ def test_every_old_module_path_imports_the_moved_module_and_says_where():
     )
 
 
-def test_an_old_module_that_was_split_finds_each_name_where_it_went():
+def test_an_old_module_that_was_split_finds_each_name_where_it_went(monkeypatch):
     code = (
         "import warnings; warnings.simplefilter('ignore')\n"
         "from tbptt_kit.learner import learner_for, adam, Learner, TbpttResetCB\n"
@@ -214,11 +214,12 @@ def test_an_old_module_that_was_split_finds_each_name_where_it_went():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "tbptt_kit.course.plots"  # the moved module keeps its name
+    monkeypatch.delitem(sys.modules, "tbptt_kit.lens", raising=False)  # afresh: it warns
+    with pytest.warns(DeprecationWarning, match="tbptt_kit.lens is deprecated"):
+        import tbptt_kit.lens as old_lens
     with pytest.raises(
         AttributeError, match="moved to tbptt_kit.course.lens.*no attribute 'nothing'"
     ):
-        import tbptt_kit.lens as old_lens
-
         old_lens.nothing  # noqa: B018
 
 
