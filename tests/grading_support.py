@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 import tbptt_kit as tk
@@ -91,6 +92,22 @@ def agree(key: str, func, seed: int = 0) -> tuple[str, str]:
     assert (verdict == checks.RIGHT) == (points == build_assignment.POINTS), (verdict, message)
     assert message.strip() == said.strip(), (said, message)
     return verdict, message
+
+
+def agreement_test(answers):
+    """The test each tests/course/checks/test_nbNN.py runs on its answers [(key, name, answer,
+    what the message says)]: the self-check and the graded test agree on each answer, and
+    their message names the mistake ("right ..." for an answer that earns the points)."""
+
+    @pytest.mark.parametrize(
+        "key, answer, says", [pytest.param(k, a, s, id=f"{k}-{n}") for k, n, a, s in answers]
+    )
+    def test(key, answer, says):
+        verdict, message = agree(key, answer)
+        assert says in message, message
+        assert (verdict == "right") == says.startswith("right")
+
+    return test
 
 
 def nbgrader_points(stem: str, student_cell: str) -> tuple[int, str]:

@@ -922,3 +922,15 @@ def test_sampling_with_another_vocabulary_than_the_models_is_refused():
     with pytest.raises(TypeError, match=r"vocab must be a Vocab \(dls\.vocab\), got str"):
         sample_text(model, "ab", "a", n_chars=3)
     assert len(sample_text(model, Vocab("ab"), "a", n_chars=3)) == 4  # the control
+
+
+def test_a_model_whose_weights_cannot_fit_is_refused_before_it_is_built():
+    """num_layers=10**6 would build for minutes, then fail: refused at once, the sizes named
+    (the control: the same call with a small model builds)."""
+    dls = tk.create_dls_silverbox(bs=4, win_sz=100, stp_sz=100)
+    start = time.perf_counter()
+    for sizes in ({"num_layers": 10**6}, {"hidden_size": 10**6}):
+        with pytest.raises(MemoryError, match=r"weights alone take .* more than the .* available"):
+            tk.RNNLearner(dls, progress=False, **sizes)
+    assert time.perf_counter() - start < 5
+    assert tk.RNNLearner(dls, num_layers=2, hidden_size=8, progress=False).model.num_layers == 2

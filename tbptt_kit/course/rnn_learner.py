@@ -27,6 +27,7 @@ from .callbacks import GradClipCB, NonFiniteCB, ProgressCB, Recorder, SmokeCB
 from .evaluate import free_run_rmse, simulate
 from .losses import cross_entropy, fun_rmse, mae
 from .memory import ActMemCB, BudgetCB
+from .memory.budget import check_model_fits
 from .run import run_windows
 from .saving import load_model, read_saved, save_model
 from .style import curve_style, describe
@@ -95,6 +96,7 @@ class RNNLearner(Learner):
         vocab_size, loss_func = _text_or_signals(dls, vocab_size, loss_func)
         if seed is not None:
             torch.manual_seed(check_int("seed", seed, minimum=0))
+        check_model_fits(rnn_type, hidden_size, num_layers, dls.n_u, dls.n_y, dls.train.device)
         model = StatefulRNN(
             dls.n_u, dls.n_y, rnn_type, hidden_size, num_layers, dls.norm, vocab_size=vocab_size
         )

@@ -15,9 +15,10 @@ from pathlib import Path
 import torch
 
 from ...core.learner import Callback
+from ...core.model import RNN_TYPES
 from ...modes import BPTT
 from ...units import format_bytes, parse_bytes
-from ...validation import divisors
+from ...validation import check_int, divisors
 from .kernels import FLOAT_BYTES
 from .predict import estimate_memory
 
@@ -28,6 +29,7 @@ __all__ = [
     "available_memory",
     "budget_of",
     "check_budget",
+    "check_model_fits",
     "container_limit",
     "default_budget",
     "largest_sub_seq_len",
@@ -108,6 +110,30 @@ def n_parameters(
     g, H = {"lstm": 4, "gru": 3, "rnn": 1}[rnn_type], hidden_size
     layers = g * H * (input_size + H + 2) + (num_layers - 1) * g * H * (H + H + 2)
     return layers + H * output_size + output_size
+
+
+def check_model_fits(rnn_type, hidden_size, num_layers, input_size=1, output_size=1, device="cpu"):
+    """Raise ``MemoryBudgetExceeded`` before a model is built whose float32 weights alone do
+    not fit ``available_memory(device)`` (a typo such as num_layers=10**6 would otherwise take
+    minutes, then fail); sizes that are no sizes get the kit's TypeError or ValueError."""
+    if rnn_type not in RNN_TYPES:
+        raise ValueError(f"rnn_type={rnn_type!r} is unknown: choose one of {sorted(RNN_TYPES)}.")
+    sizes = dict(
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        input_size=input_size,
+        output_size=output_size,
+    )
+    for name, value in sizes.items():
+        check_int(name, value)
+    weights = FLOAT_BYTES * n_parameters(rnn_type, **sizes)
+    free = available_memory(device)
+    if weights > free:
+        raise MemoryBudgetExceeded(
+            f"hidden_size={hidden_size}, num_layers={num_layers}: the model's weights alone "
+            f"take {format_bytes(weights)}, more than the {format_bytes(free)} available: "
+            f"choose a smaller hidden_size or num_layers."
+        )
 
 
 def predict_step_memory(

@@ -9,7 +9,7 @@ import torch
 import tbptt_kit as tk
 from tbptt_kit.core.windows import WindowDataset
 from tbptt_kit.course.checks import core, nb01
-from tests.grading_support import agree, solution, stub
+from tests.grading_support import agreement_test, solution, stub
 
 
 def kit_n_windows(n_samples, win_sz, stp_sz):
@@ -51,13 +51,7 @@ ANSWERS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "key, answer, says", [pytest.param(k, a, s, id=f"{k}-{n}") for k, n, a, s in ANSWERS]
-)
-def test_the_self_check_and_the_graded_test_agree_and_name_the_mistake(key, answer, says):
-    verdict, message = agree(key, answer)
-    assert says in message, message
-    assert (verdict == "right") == says.startswith("right")
+test_the_self_check_and_the_graded_test_agree_and_name_the_mistake = agreement_test(ANSWERS)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

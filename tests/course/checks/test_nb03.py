@@ -4,12 +4,11 @@ what ``measure_memory`` reports."""
 
 import math
 
-import pytest
 import torch
 
 from tbptt_kit.course.checks import core, nb03
 from tbptt_kit.course.memory import SavedTensorMeter, estimate_memory, measure_memory
-from tests.grading_support import agree, solution, stub
+from tests.grading_support import agreement_test, solution, stub
 
 
 def rounded(w1, m1, w2, m2, budget):
@@ -85,13 +84,7 @@ ANSWERS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "key, answer, says", [pytest.param(k, a, s, id=f"{k}-{n}") for k, n, a, s in ANSWERS]
-)
-def test_the_self_check_and_the_graded_test_agree_and_name_the_mistake(key, answer, says):
-    verdict, message = agree(key, answer)
-    assert says in message, message
-    assert (verdict == "right") == says.startswith("right")
+test_the_self_check_and_the_graded_test_agree_and_name_the_mistake = agreement_test(ANSWERS)
 
 
 def test_the_saved_bytes_reference_is_what_measure_memory_reports():

@@ -3,7 +3,6 @@ the usual mistakes of a hand-written TBPTT loop and of the gradient by lag (each
 the kit's own step; the float64 references are the kit's step and ``tk.grad_by_lag``."""
 
 import numpy as np
-import pytest
 import torch
 
 import tbptt_kit as tk
@@ -11,7 +10,7 @@ from tbptt_kit.core.learner import Callback
 from tbptt_kit.core.model import StatefulRNN
 from tbptt_kit.course.checks import core, nb04
 from tbptt_kit.modes import BPTT
-from tests.grading_support import agree, solution, stub
+from tests.grading_support import agreement_test, solution, stub
 
 
 def loop(detach=True, reset="window", zero_each=False):
@@ -105,13 +104,7 @@ ANSWERS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "key, answer, says", [pytest.param(k, a, s, id=f"{k}-{n}") for k, n, a, s in ANSWERS]
-)
-def test_the_self_check_and_the_graded_test_agree_and_name_the_mistake(key, answer, says):
-    verdict, message = agree(key, answer)
-    assert says in message, message
-    assert (verdict == "right") == says.startswith("right")
+test_the_self_check_and_the_graded_test_agree_and_name_the_mistake = agreement_test(ANSWERS)
 
 
 def test_the_tbptt_reference_is_the_kits_own_step():

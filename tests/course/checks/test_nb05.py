@@ -12,7 +12,7 @@ from tbptt_kit.course.checks import core, nb05
 from tbptt_kit.course.memory import MemoryBudgetExceeded, check_budget, predict_step_memory
 from tbptt_kit.course.memory.budget import largest_sub_seq_len
 from tbptt_kit.modes import BPTT
-from tests.grading_support import agree, solution, stub
+from tests.grading_support import agreement_test, solution, stub
 
 
 def largest(fits):
@@ -95,13 +95,7 @@ ANSWERS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "key, answer, says", [pytest.param(k, a, s, id=f"{k}-{n}") for k, n, a, s in ANSWERS]
-)
-def test_the_self_check_and_the_graded_test_agree_and_name_the_mistake(key, answer, says):
-    verdict, message = agree(key, answer)
-    assert says in message, message
-    assert (verdict == "right") == says.startswith("right")
+test_the_self_check_and_the_graded_test_agree_and_name_the_mistake = agreement_test(ANSWERS)
 
 
 @pytest.mark.parametrize("seed", [0, 1])

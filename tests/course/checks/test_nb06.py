@@ -4,13 +4,12 @@ the usual mistakes (each named) and the kit's or torch's own answer (torch's
 ``tk.grad_by_lag``, torch's clipping and the kit's row reset."""
 
 import numpy as np
-import pytest
 import torch
 
 import tbptt_kit as tk
 from tbptt_kit.course.checks import core, nb06
 from tbptt_kit.modes import BPTT
-from tests.grading_support import agree, solution, stub
+from tests.grading_support import agreement_test, solution, stub
 
 RIGHT_CLIP = solution("06_ex2", "clip_by_norm")
 RIGHT_START = solution("06_ex3", "start_state")
@@ -141,13 +140,7 @@ ANSWERS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "key, answer, says", [pytest.param(k, a, s, id=f"{k}-{n}") for k, n, a, s in ANSWERS]
-)
-def test_the_self_check_and_the_graded_test_agree_and_name_the_mistake(key, answer, says):
-    verdict, message = agree(key, answer)
-    assert says in message, message
-    assert (verdict == "right") == says.startswith("right")
+test_the_self_check_and_the_graded_test_agree_and_name_the_mistake = agreement_test(ANSWERS)
 
 
 def test_the_lens_reference_is_tk_grad_by_lag_cliff_included():

@@ -10,7 +10,7 @@ import pytest
 
 from tbptt_kit.core.streams import StreamDataset, StreamLoader, pack_records
 from tbptt_kit.course.checks import core, nb07
-from tests.grading_support import agree, solution, stub
+from tests.grading_support import agreement_test, solution, stub
 
 RIGHT = solution("07_ex1", "batches_per_epoch")
 
@@ -96,13 +96,7 @@ ANSWERS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "key, answer, says", [pytest.param(k, a, s, id=f"{k}-{n}") for k, n, a, s in ANSWERS]
-)
-def test_the_self_check_and_the_graded_test_agree_and_name_the_mistake(key, answer, says):
-    verdict, message = agree(key, answer)
-    assert says in message, message
-    assert (verdict == "right") == says.startswith("right")
+test_the_self_check_and_the_graded_test_agree_and_name_the_mistake = agreement_test(ANSWERS)
 
 
 def test_round_robin_and_unsorted_packing_count_one_more_than_the_loader():

@@ -8,7 +8,7 @@ import pytest
 
 from tbptt_kit.course.checks import core, nb10
 from tbptt_kit.modes import Truncation
-from tests.grading_support import agree, solution, stub
+from tests.grading_support import agreement_test, solution, stub
 
 RIGHT_SAFE = solution("10_ex2", "shortest_safe_truncation")
 
@@ -61,13 +61,7 @@ ANSWERS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "key, answer, says", [pytest.param(k, a, s, id=f"{k}-{n}") for k, n, a, s in ANSWERS]
-)
-def test_the_self_check_and_the_graded_test_agree_and_name_the_mistake(key, answer, says):
-    verdict, message = agree(key, answer)
-    assert says in message, message
-    assert (verdict == "right") == says.startswith("right")
+test_the_self_check_and_the_graded_test_agree_and_name_the_mistake = agreement_test(ANSWERS)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
