@@ -98,7 +98,8 @@ repo-url:
 	$(PYTHON) tools/repo_url.py $(REPO)
 
 # Mutation testing of the core modules with mutmut (tools/mutation.py, benchmarks/mutation.md):
-# a seeded sample of mutants per module, the score per module (50 min on the shared 2-core machine);
+# a seeded sample of mutants per module, the score per module (9 min quiet on 2 cores, 42 min
+# under load 8; figures in benchmarks/mutation.md);
 # not part of make test.  make mutation MUTATION_ARGS="--per-module 0" runs every mutant.
 MUTATION_STAMP := $(VENV)/.installed-mutation
 MUTATION_ARGS ?=

@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from tests.local_server import serving
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from tests.local_server import serving
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,6 +8,7 @@ name what differs; broken or crafted files get the kit's message.
 """
 
 import os
+import pickle
 import shutil
 import stat
 import subprocess
@@ -396,3 +397,20 @@ def test_saving_into_a_read_only_folder_names_the_folder(tmp_path):
         if read_only.exists():
             read_only.chmod(0o755)
         shutil.rmtree(base)
+
+
+class Payload:
+    """An object whose unpickling would run a shell command."""
+
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_loading_never_runs_code_from_the_file(tmp_path, monkeypatch):
+    learn = learner()
+    path = tmp_path / "evil.pt"
+    torch.save({"model": learn.model.state_dict(), "extra": Payload()}, path)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(pickle.UnpicklingError, match="(?i)weights_only|unpickl|global"):
+        learn.load(path)
+    assert not (tmp_path / "pwned").exists()

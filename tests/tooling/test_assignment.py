@@ -223,8 +223,9 @@ def cells_of(path: Path):
 
 @pytest.mark.slow
 def test_autograde_full_marks_for_the_solutions_and_nothing_for_the_rest(course, tmp_path):
-    """Every graded notebook: the worked solutions score full marks, an empty submission zero;
-    notebook 01 also with a student who cheats and calls the kit's answer (zero, and flagged).
+    """Every graded notebook: the worked solutions score full marks. Notebook 01 also with an
+    empty submission (zero) and a student who cheats and calls the kit's answer (zero, and
+    flagged); tests/course/checks refuse every other notebook's stubs, and
     tests/tooling/test_grading.py runs every cheat class against the graded tests."""
     root, target = course
     students = {"correct": {}, "empty": {}, "cheat": {}}
@@ -239,8 +240,8 @@ def test_autograde_full_marks_for_the_solutions_and_nothing_for_the_rest(course,
             if c.metadata.get("nbgrader", {}).get("solution")
         }
         students["correct"][name] = with_bodies(released, right)
-        students["empty"][name] = with_bodies(released, {})
         if name.startswith("01"):
+            students["empty"][name] = with_bodies(released, {})
             students["cheat"][name] = with_bodies(released, CHEATS_01)
     for student, notebooks in students.items():
         (tmp_path / student).mkdir()
@@ -252,9 +253,9 @@ def test_autograde_full_marks_for_the_solutions_and_nothing_for_the_rest(course,
     for name in build_assignment.GRADED:
         points = 2.0 * len(list((ROOT / "notebooks" / "solutions").glob(f"{name[:2]}_ex*.py")))
         assert scores["correct", name[:-6]] == (points, points), name
-        assert scores["empty", name[:-6]] == (0.0, points), name
         assert flags["correct", name[:-6]] == "", name
     first = build_assignment.GRADED[0][:-6]
+    assert scores["empty", first] == (0.0, 4.0)
     assert scores["cheat", first] == (0.0, 4.0)
     assert "defines equality" in flags["cheat", first]
     graded = cells_of(root / "autograded" / "cheat" / "tbptt" / f"{first}.ipynb")
