@@ -27,6 +27,7 @@ CPU time (which other processes on the machine disturb less).
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import statistics
@@ -221,7 +222,7 @@ def main() -> None:
     kit_ds = dls["standard"].train.ds
     print(
         f"kit:  {len(kit_ds)} train windows of {WIN_SZ} (every {STP_SZ} samples) -> "
-        f"{dls['standard'].train.n_windows_batches} batches of up to {BS}; "
+        f"{math.ceil(dls['standard'].train.n_windows / BS)} batches of up to {BS}; "
         f"{len(dls['standard'].valid.ds)} valid windows"
     )
 
@@ -299,14 +300,19 @@ def main() -> None:
                 f"{med_wall[name] / med_wall['bare']:.2f}x | {med_cpu[name]:.2f} | "
                 f"{med_cpu[name] / med_cpu['bare']:.2f}x |"
             )
-        for other, target in (("bare", 1.1), ("tsfast", 1.0)):
+        for other, target in (("bare", 1.05), ("tsfast", 1.0)):
             if other in names:
-                ratio = med_wall["kit"] / med_wall[other]
+                # each round's two epochs ran next to each other: their ratio cancels the
+                # machine's drift from round to round, which the medians above keep
+                paired = [k / o for k, o in zip(wall[mode, "kit"], wall[mode, other])]
+                ratio = statistics.median(paired)
                 verdict = "met" if ratio <= target else "MISSED"
                 verdicts.append(
-                    f"{mode}: kit / {other} = {ratio:.2f} on the wall clock "
-                    f"(target <= {target:.2f}: {verdict}), "
-                    f"{med_cpu['kit'] / med_cpu[other]:.2f} in CPU time"
+                    f"{mode}: kit / {other} = {ratio:.2f} on the wall clock, the median of "
+                    f"{len(paired)} rounds' ratios (range {min(paired):.2f}-{max(paired):.2f}; "
+                    f"target <= {target:.2f}: {verdict}); ratio of the medians "
+                    f"{med_wall['kit'] / med_wall[other]:.2f}, in CPU time "
+                    f"{med_cpu['kit'] / med_cpu[other]:.2f}"
                 )
     print()
     print("\n".join(verdicts))
